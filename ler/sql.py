@@ -1,0 +1,114 @@
+"""The SQL store: SQLAlchemy 2 async Core on SQLite (embedded) and PostgreSQL (production, CI)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+
+class Database:
+    """One async engine and the tables a service keeps in it."""
+
+    def __init__(self, url: str, metadata: MetaData, *, pool_size: int = 5) -> None:
+        self.url = url
+        self.metadata = metadata
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: AsyncEngine = create_async_engine(
+                url, connect_args={"timeout": 30}, pool_size=pool_size
+            )
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        elif self.dialect == "postgresql":
+            self.engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+        else:
+            raise ValueError(f"database URL: unsupported backend {self.dialect!r}")
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    async def create_tables(self) -> None:
+        """Create missing tables; safe when several processes start at once."""
+        for attempt in range(3):
+            try:
+                async with self.transaction() as conn:
+                    await conn.run_sync(self.metadata.create_all)
+                return
+            except DBAPIError:
+                if attempt == 2:
+                    raise
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One database transaction: committed on success, rolled back on any error."""
+        async with self.engine.begin() as conn:
+            if self.dialect == "sqlite":
+                # Take the write lock up front so concurrent writers queue instead of failing.
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    def insert_ignore(self, table: Table) -> Any:
+        """``INSERT ... ON CONFLICT DO NOTHING`` in this database's dialect."""
+        dialect = postgresql if self.is_postgres else sqlite
+        return dialect.insert(table).on_conflict_do_nothing()
+
+    def upsert(self, table: Table, keys: list[str], update: list[str]) -> Any:
+        """``INSERT ... ON CONFLICT (keys) DO UPDATE SET`` each column in ``update``."""
+        dialect = postgresql if self.is_postgres else sqlite
+        stmt = dialect.insert(table)
+        return stmt.on_conflict_do_update(
+            index_elements=keys, set_={name: stmt.excluded[name] for name in update}
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the API processes read while a processor writes; autocommit mode (isolation_level
+    # None) hands transaction control to our explicit BEGIN IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+# SQLSTATEs a retry resolves: serialization failure and deadlock (PostgreSQL picks one
+# victim of a lock cycle and aborts its transaction; the same work succeeds when re-run).
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether re-running the same transaction can succeed: a lost or invalidated
+    connection, a busy database, a deadlock victim or a serialization failure. Such an
+    error never means the event is bad, so it must never dead-letter one."""
+    if isinstance(exc, OperationalError | OSError | TimeoutError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in _RETRYABLE_SQLSTATES

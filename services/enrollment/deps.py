@@ -1,0 +1,78 @@
+"""FastAPI dependencies of the enrollment API: who is calling."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from ler.web import ApiError, bearer_token, same_secret, token_hash
+from services.enrollment.bootstrap import EnrollmentContext
+from services.enrollment.store import Organization
+
+PersonPath = Annotated[uuid.UUID, Path(description="The person's id")]
+
+
+def context(request: Request) -> EnrollmentContext:
+    ctx: EnrollmentContext = request.app.state.ctx
+    return ctx
+
+
+def _is_admin(ctx: EnrollmentContext, token: str) -> bool:
+    expected = ctx.platform.admin_token
+    return expected is not None and same_secret(token, expected.get_secret_value())
+
+
+def _required(request: Request, what: str) -> str:
+    token = bearer_token(request)
+    if token is None:
+        raise ApiError(401, f"{what} is required", headers={"WWW-Authenticate": "Bearer"})
+    return token
+
+
+async def require_admin(request: Request) -> None:
+    token = _required(request, "the admin token")
+    if not _is_admin(context(request), token):
+        raise ApiError(403, "this endpoint is for registry administrators")
+
+
+async def current_issuer(request: Request) -> Organization:
+    token = _required(request, "an organization's API key")
+    ctx = context(request)
+    digest = token_hash(token)
+    cache: dict[str, Organization] = request.app.state.issuers
+    org = cache.get(digest) or await ctx.store.organization_by_key(digest)
+    if org is None:
+        raise ApiError(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+    cache[digest] = org
+    if org.kind == "partner":
+        raise ApiError(403, "partners cannot submit records")
+    return org
+
+
+async def _token_owner(request: Request, person_id: uuid.UUID, token: str) -> str:
+    owner = await context(request).store.person_by_token(token_hash(token))
+    if owner is None:
+        raise ApiError(401, "unknown access token", headers={"WWW-Authenticate": "Bearer"})
+    if owner != str(person_id):
+        raise ApiError(403, "a person may act only for themselves")
+    return owner
+
+
+async def person_or_admin(request: Request, person_id: PersonPath) -> str:
+    token = _required(request, "the person's access token")
+    if _is_admin(context(request), token):
+        return "admin"
+    await _token_owner(request, person_id, token)
+    return "person"
+
+
+async def owner(request: Request, person_id: PersonPath) -> str:
+    return await _token_owner(request, person_id, _required(request, "the person's access token"))
+
+
+Admin = Annotated[None, Depends(require_admin)]
+Issuer = Annotated[Organization, Depends(current_issuer)]
+PersonOrAdmin = Annotated[str, Depends(person_or_admin)]
+Owner = Annotated[str, Depends(owner)]

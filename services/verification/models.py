@@ -1,0 +1,44 @@
+"""Request bodies of the verification API (validation rules live here and in domain)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ReasonCode = Literal[
+    "insufficient_evidence",
+    "not_confirmed_by_issuer",
+    "duplicate",
+    "outside_registry_scope",
+    "other",
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ReviewerIn(Strict):
+    name: Name
+
+
+class ReviewDecisionIn(Strict):
+    decision: Literal["verified", "rejected"]
+    reason_code: ReasonCode | None = None
+    note: Note | None = None
+
+
+class AppealIn(Strict):
+    statement: Note | None = None
+
+
+class AppealDecisionIn(Strict):
+    decision: Literal["upheld", "denied"]
+    note: Note
+
+
+class RevocationIn(Strict):
+    reason: Note

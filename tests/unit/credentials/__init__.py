@@ -1,0 +1,1 @@
+"""Tests of the verifiable-credentials kit (ler.credentials)."""
