@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ class Database:
         self.metadata = metadata
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
+        self._write_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -55,11 +57,26 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One database transaction: committed on success, rolled back on any error."""
-        async with self.engine.begin() as conn:
-            if self.dialect == "sqlite":
-                # Take the write lock up front so concurrent writers queue instead of failing.
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if self.dialect != "sqlite":
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        # SQLite has one writer at a time. Between processes, BEGIN IMMEDIATE waits in SQLite's
+        # busy handler, which polls with sleeps of up to 100 ms; a writer that commits and begins
+        # again at once (a processor's committer) wins nearly every time, and a second writer of
+        # the same process (its outbox relay) starved for seconds (measured: record-to-credential
+        # stalls of 1.5-3 s). Writers of one process therefore queue first, in order, on a lock.
+        async with self._writers(), self.engine.begin() as conn:
+            # Take the write lock up front so concurrent writers queue instead of failing.
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
+
+    def _writers(self) -> asyncio.Lock:
+        """This process's SQLite writers' queue (first come, first served) on the running loop."""
+        loop = asyncio.get_running_loop()
+        if self._write_lock is None or self._write_lock[0] is not loop:
+            self._write_lock = (loop, asyncio.Lock())
+        return self._write_lock[1]
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
