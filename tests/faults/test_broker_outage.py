@@ -79,9 +79,9 @@ async def test_broker_paused_10s_under_load(
         os.kill(own_broker.process.pid, signal.SIGSTOP)
         try:
             requests, slowest = await _submit_for(intake, OUTAGE, 100)
+            held = await intake.outbox()  # read while paused: once resumed, the relay drains it
         finally:
             os.kill(own_broker.process.pid, signal.SIGCONT)
-        held = await intake.outbox()
         say(
             f"broker paused {OUTAGE:.0f} s: intake answered 202 to {requests} requests "
             f"(slowest {slowest * 1000:.0f} ms), outbox held {held} records; broker resumed"
