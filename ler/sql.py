@@ -26,7 +26,8 @@ class Database:
         self.metadata = metadata
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
-        self._write_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        # This process's SQLite writers queue here, first come, first served (see transaction).
+        self._writers = asyncio.Lock()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -61,22 +62,14 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        # SQLite has one writer at a time. Between processes, BEGIN IMMEDIATE waits in SQLite's
-        # busy handler, which polls with sleeps of up to 100 ms; a writer that commits and begins
-        # again at once (a processor's committer) wins nearly every time, and a second writer of
-        # the same process (its outbox relay) starved for seconds (measured: record-to-credential
-        # stalls of 1.5-3 s). Writers of one process therefore queue first, in order, on a lock.
-        async with self._writers(), self.engine.begin() as conn:
-            # Take the write lock up front so concurrent writers queue instead of failing.
+        # SQLite has one writer at a time, and BEGIN IMMEDIATE waits for it in SQLite's busy
+        # handler, which polls with sleeps of up to 100 ms: a writer that commits and begins again
+        # at once (a processor's committer) kept the lock for seconds while a second writer of
+        # its process (the outbox relay) polled. Writers of one process queue on a lock first;
+        # between processes the busy handler still decides.
+        async with self._writers, self.engine.begin() as conn:
             await conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
-
-    def _writers(self) -> asyncio.Lock:
-        """This process's SQLite writers' queue (first come, first served) on the running loop."""
-        loop = asyncio.get_running_loop()
-        if self._write_lock is None or self._write_lock[0] is not loop:
-            self._write_lock = (loop, asyncio.Lock())
-        return self._write_lock[1]
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -131,14 +131,12 @@ async def test_records_accepted_while_the_broker_is_down_reach_kafka_when_it_ret
 
             await wait_until(drained, timeout=60, interval=0.2)
             drained_in = time.monotonic() - back_at
-            pending = (await client.get("/readyz")).json()["outbox"]
             print(
                 f"broker back after {back_at - down_at:.1f} s; all {len(during)} records "
                 f"accepted during the outage on Kafka {seconds:.1f} s later; outbox empty "
                 f"{drained_in:.1f} s later"
             )
             assert set(during) <= found
-            assert pending == 0
             # The relay keeps working: a record accepted now is published too.
             after = await _post_batch(client, org["api_key"], people, 10)
             await wait_until(lambda: on_kafka(set(after)), timeout=30)
