@@ -42,6 +42,15 @@ class IdentityKeys:
         return cls(normalize_email(email), f"{name}|{birth_date.isoformat()}")
 
 
+def one_year_after(day: date) -> date:
+    """The same day a year later; 29 February becomes 28 February (the last day of that
+    month), so the rule never fails on a leap day."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)
+
+
 def record_dates_problems(record: dict[str, Any], today: date) -> list[tuple[str, str]]:
     """Cross-field date rules of a submitted record as ``(field, rule)`` pairs."""
     problems = []
@@ -52,7 +61,7 @@ def record_dates_problems(record: dict[str, Any], today: date) -> list[tuple[str
             problems.append(("end_date", "must not be before start_date"))
         if record["action"] == "separated" and end is None:
             problems.append(("end_date", "required when action is separated"))
-        if start > today.replace(year=today.year + 1):
+        if start > one_year_after(today):
             problems.append(("start_date", "must be within a year from today"))
     elif kind == "learning":
         if record["completed_on"] > today:
