@@ -31,6 +31,7 @@ from ler.web import (
     token_hash,
     too_many_requests,
 )
+from services.enrollment import affiliations
 from services.enrollment.bootstrap import EnrollmentContext
 from services.enrollment.deps import Admin, Issuer, Owner, PersonOrAdmin, PersonPath
 from services.enrollment.domain import (
@@ -131,6 +132,8 @@ def create_app(ctx: EnrollmentContext) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.issuers = {}
+    app.state.wake_relay = relay.wake
+    app.include_router(affiliations.router)
 
     def outgoing(topic: str, key: str, record: dict[str, Any], traceparent: str) -> OutgoingMessage:
         return OutgoingMessage(
@@ -358,6 +361,9 @@ def create_app(ctx: EnrollmentContext) -> FastAPI:
                 "ler-enrollment",
             )
         records = await checked_records(items, batch)
+        affiliated = await store.affiliated_persons(
+            issuer.organization_id, {r["person_id"] for r in records}
+        )
         trace = trace_of(request)
         correlation_id = str(new_id())
         record_ids = [new_id() for _ in records]
@@ -371,6 +377,7 @@ def create_app(ctx: EnrollmentContext) -> FastAPI:
                     submitted_by=issuer.organization_id,
                     submitter_kind="organization",
                     correlation_id=correlation_id,
+                    affiliated=r["person_id"] in affiliated,
                 ),
                 trace,
             )

@@ -82,8 +82,10 @@ def record_event(
     submitted_by: str,
     submitter_kind: str,
     correlation_id: str,
+    affiliated: bool = False,
 ) -> dict[str, Any]:
-    """The ``ler.records.v1`` event of one accepted record."""
+    """The ``ler.records.v1`` event of one accepted record; ``affiliated`` says the submitting
+    organization is affiliated with the person (only then may verification be automatic)."""
     kind = record["type"]
     envelope = new_envelope(RECORD_EVENT_TYPES[kind], PRODUCER, correlation_id=correlation_id)
     payload = {
@@ -94,6 +96,7 @@ def record_event(
         "title": record["title"],
         "description": record.get("description"),
         "evidence": record.get("evidence") or [],
+        "affiliated": affiliated and submitter_kind == "organization",
     }
     if kind == "employment":
         payload.update(

@@ -93,6 +93,15 @@ class EnrollmentStore:
             Column("created_at", DateTime(timezone=True), nullable=False),
             Index("enrollment_idempotency_created", "created_at"),
         )
+        self.affiliation_rows = Table(
+            "enrollment_affiliations",
+            metadata,
+            Column("person_id", String(36), primary_key=True),
+            Column("organization_id", String(36), primary_key=True),
+            Column("added_by", String(20), nullable=False),
+            Column("added_at", DateTime(timezone=True), nullable=False),
+            Index("enrollment_affiliations_organization", "organization_id", "person_id"),
+        )
         self.outbox = outbox_table(metadata, "enrollment")
 
     async def open(self) -> None:
@@ -248,3 +257,63 @@ class EnrollmentStore:
                 await enqueue(conn, self.outbox, outgoing)
         except IntegrityError as exc:
             raise IdempotencyConflict from exc
+
+    async def add_affiliation(
+        self, person_id: str, organization_id: str, added_by: str, outgoing: OutgoingMessage
+    ) -> bool:
+        """Affiliate the organization with the person; False (and nothing published) if it was."""
+        try:
+            async with self.db.transaction() as conn:
+                await conn.execute(
+                    self.affiliation_rows.insert().values(
+                        person_id=person_id,
+                        organization_id=organization_id,
+                        added_by=added_by,
+                        added_at=datetime.now(UTC),
+                    )
+                )
+                await enqueue(conn, self.outbox, [outgoing])
+        except IntegrityError:
+            return False
+        return True
+
+    async def remove_affiliation(
+        self, person_id: str, organization_id: str, outgoing: OutgoingMessage
+    ) -> bool:
+        """End an affiliation; False (and nothing published) if there was none."""
+        t = self.affiliation_rows
+        async with self.db.transaction() as conn:
+            gone = await conn.execute(
+                t.delete().where(t.c.person_id == person_id, t.c.organization_id == organization_id)
+            )
+            if not gone.rowcount:
+                return False
+            await enqueue(conn, self.outbox, [outgoing])
+        return True
+
+    async def affiliations(self, person_id: str) -> list[dict[str, Any]]:
+        a, o = self.affiliation_rows, self.organizations
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(a.c.organization_id, o.c.name, o.c.kind, a.c.added_by, a.c.added_at)
+                .join(o, o.c.organization_id == a.c.organization_id)
+                .where(a.c.person_id == person_id)
+                .order_by(a.c.added_at, a.c.organization_id)
+            )
+            return [dict(row._mapping) for row in rows]
+
+    async def affiliated_persons(self, organization_id: str, person_ids: set[str]) -> set[str]:
+        """Which of these persons the organization is affiliated with."""
+        t = self.affiliation_rows
+        found: set[str] = set()
+        ids = sorted(person_ids)
+        async with self.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                rows = await conn.execute(
+                    select(t.c.person_id).where(
+                        t.c.organization_id == organization_id,
+                        t.c.person_id.in_(ids[start : start + 500]),
+                    )
+                )
+                found.update(r.person_id for r in rows)
+        return found

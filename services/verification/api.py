@@ -15,6 +15,7 @@ from fastapi import FastAPI, Path, Query
 from ler.kafka import started_producer
 from ler.outbox import BackgroundRelay, SqlOutbox
 from ler.web import ApiError, JsonResponse, new_app, new_secret, problem, token_hash
+from services.verification import declines
 from services.verification.bootstrap import VerificationContext
 from services.verification.deps import Admin, AnyCaller, Person, Staff
 from services.verification.domain import REASON_CODES, RECORD_STATES, TransitionError
@@ -82,6 +83,8 @@ def create_app(ctx: VerificationContext) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.wake_relay = wake_relay
+    app.include_router(declines.router)
 
     @app.post(
         "/v1/reviewers", status_code=201, tags=["review"], summary="Create a reviewer (admin)"

@@ -87,8 +87,11 @@ def unsigned_credential(
     return document
 
 
-def _subject_id(person_id: str) -> str:
-    return f"urn:uuid:{person_id}"
+def subject_id(credential_id: str) -> str:
+    """The holder's id in one credential: derived from the credential, never the person's internal
+    id, and different in every credential, so a share does not link the person's credentials to
+    one another or to any API that takes a person id (docs/security.md)."""
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'urn:ler:subject:' + credential_id)}"
 
 
 def _employer(item: CredentialInput) -> dict[str, Any]:
@@ -102,7 +105,7 @@ def _employer(item: CredentialInput) -> dict[str, Any]:
 def _employment(item: CredentialInput, issuer: str) -> dict[str, Any]:
     data = item.data
     subject: dict[str, Any] = {
-        "id": _subject_id(item.person_id),
+        "id": subject_id(item.credential_id),
         "type": "EmploymentRecord",
         "recordId": f"urn:uuid:{item.record_id}",
         "employer": _employer(item),
@@ -192,7 +195,7 @@ def _open_badge(
         if found:
             achievement["alignment"] = found
     subject: dict[str, Any] = {
-        "id": _subject_id(item.person_id),
+        "id": subject_id(item.credential_id),
         "type": ["AchievementSubject"],
         "achievement": achievement,
     }

@@ -45,6 +45,13 @@ RECORD_STATES = (AWAITING_ISSUER, PENDING, VERIFIED, REJECTED, REVOKED)
 
 FIELDS = {"submitter_kind", "organization_kind", "record_type", "organization_id"}
 
+#: The rule name of a record an organization submitted about a person it is not affiliated with
+#: (docs/verification.md): it goes to review whatever the policy document says.
+UNAFFILIATED_RULE = "unaffiliated-organization"
+
+#: Why a record was rejected when its person declined it (never a reviewer's reason code).
+DECLINED_BY_PERSON = "declined_by_person"
+
 
 class PolicyError(ValueError):
     """A policy document that cannot be used; the message names the place and the rule."""
@@ -92,6 +99,8 @@ class RoutingSubject:
     record_type: str
     organization_kind: str | None = None
     organization_id: str | None = None
+    #: Intake found the organization affiliated with the person (``affiliated`` on the event).
+    affiliated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +117,16 @@ class Policy:
     default: str = REVIEW
 
     def route(self, subject: RoutingSubject) -> Routing:
-        for rule in self.rules:
-            if rule.matches(subject):
-                return Routing(rule.route, rule.name)
-        return Routing(self.default, "default")
+        routing = next(
+            (Routing(rule.route, rule.name) for rule in self.rules if rule.matches(subject)),
+            Routing(self.default, "default"),
+        )
+        unaffiliated = subject.submitter_kind == "organization" and not subject.affiliated
+        if routing.queue == AUTO and unaffiliated:
+            # Whom an organization employs or trains is the person's (or an admin's) word, never
+            # the organization's: no policy document can waive it.
+            return Routing(REVIEW, UNAFFILIATED_RULE)
+        return routing
 
 
 def parse_policy(document: Any, source: str = "policy") -> Policy:
@@ -215,6 +230,16 @@ class RecordSubmitted:
     def organization_id(self) -> str | None:
         return self.submitted_by if self.submitter_kind == "organization" else None
 
+    @property
+    def affiliated(self) -> bool:
+        return record_affiliated(self.submitter_kind, self.data)
+
+
+def record_affiliated(submitter_kind: str, data: dict[str, Any]) -> bool:
+    """Whether intake found the submitting organization affiliated with the person (the record's
+    ``affiliated`` field, kept in its data; false for events written before it existed)."""
+    return submitter_kind == "organization" and data.get("affiliated") is True
+
 
 VerificationChange = PersonKnown | OrganizationKnown | RecordSubmitted
 
@@ -306,6 +331,28 @@ def check_review_decision(state: str | None, decision: str, reason_code: str | N
         raise TransitionError(
             409,
             f"the record is not waiting for review (it is {state})",
+            "record_id",
+            "must be a record pending review",
+        )
+
+
+def check_decline(
+    state: str | None, owner: str | None, caller: str, submitter_kind: str | None
+) -> None:
+    """A person declines a record an organization submitted about them while it waits for review."""
+    if state is None or owner != caller:
+        raise TransitionError(404, "no record with this id among yours")
+    if submitter_kind != "organization":
+        raise TransitionError(
+            409,
+            "only a record an organization submitted about you can be declined",
+            "record_id",
+            "must be a record submitted by an organization",
+        )
+    if state != PENDING:
+        raise TransitionError(
+            409,
+            f"only a record waiting for review can be declined (this one is {state})",
             "record_id",
             "must be a record pending review",
         )

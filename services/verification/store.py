@@ -62,6 +62,7 @@ from services.verification.domain import (
     check_appeal_decision,
     check_review_decision,
     check_revocation,
+    record_affiliated,
 )
 
 PREFIX = "verification"
@@ -309,7 +310,13 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                 continue  # routed when its OrganizationRegistered arrives
             kind, name = orgs.get(rec.organization_id or "", (None, None))
             routing = self.policy.route(
-                RoutingSubject(rec.submitter_kind, rec.record_type, kind, rec.organization_id)
+                RoutingSubject(
+                    rec.submitter_kind,
+                    rec.record_type,
+                    kind,
+                    rec.organization_id,
+                    affiliated=rec.affiliated,
+                )
             )
             row.update(queue=routing.queue, policy_rule=routing.rule, version=1)
             if routing.queue == AUTO:
@@ -463,6 +470,7 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                 record_type=row["record_type"],
                 organization_kind=org_kind,
                 organization_id=row["organization_id"],
+                affiliated=record_affiliated(row["submitter_kind"], row["data"]),
             )
         )
         await conn.execute(

@@ -36,10 +36,10 @@ DEFAULT = parse_policy(json.loads(DEFAULT_POLICY.read_text()))
 @pytest.mark.parametrize(
     ("subject", "queue"),
     [
-        (RoutingSubject("organization", "employment", "employer"), AUTO),
-        (RoutingSubject("organization", "learning", "employer"), AUTO),
-        (RoutingSubject("organization", "learning", "training_provider"), AUTO),
-        (RoutingSubject("organization", "credential", "training_provider"), AUTO),
+        (RoutingSubject("organization", "employment", "employer", affiliated=True), AUTO),
+        (RoutingSubject("organization", "learning", "employer", affiliated=True), AUTO),
+        (RoutingSubject("organization", "learning", "training_provider", affiliated=True), AUTO),
+        (RoutingSubject("organization", "credential", "training_provider", affiliated=True), AUTO),
         (RoutingSubject("organization", "employment", "training_provider"), REVIEW),
         (RoutingSubject("person", "employment"), REVIEW),
         (RoutingSubject("person", "learning"), REVIEW),
@@ -65,7 +65,9 @@ def test_first_matching_rule_decides_and_an_organization_can_be_singled_out() ->
     assert policy.route(RoutingSubject("organization", "learning", "employer", org)).rule == (
         "probation"
     )
-    other = RoutingSubject("organization", "learning", "employer", str(uuid.uuid4()))
+    other = RoutingSubject(
+        "organization", "learning", "employer", str(uuid.uuid4()), affiliated=True
+    )
     assert policy.route(other).queue == AUTO
     assert policy.route(RoutingSubject("person", "learning")).rule == "default"
 
