@@ -147,7 +147,7 @@ async def ingest(
     """HTTP batches of 1,000 records into Kafka through the enrollment API and its outbox."""
     port = free_port()
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        **kafka.environment(),
         "ENROLLMENT_PORT": str(port),
         "ENROLLMENT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'enrollment.db'}",
         "LER_ADMIN_TOKEN": ADMIN,
@@ -251,7 +251,7 @@ async def projector(
     """One wallet worker projecting the whole log into an empty store (SQLite or PostgreSQL)."""
     total = await count_topic_total(kafka, "ler.records.v1")
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        **kafka.environment(),
         "WALLET_DATABASE_URL": url,
         "LER_DATA_DIR": str(tmp / label),
     }

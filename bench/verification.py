@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ler.avro import default_codec
 from ler.broker import EmbeddedBroker
+from ler.broker.compat import compat
 from ler.credentials import load_key_ring
 from ler.credentials.multikey import generate_key_file
 from ler.envelope import event, new_envelope
@@ -132,7 +133,7 @@ async def run(results: dict[str, Any], tmp: Path) -> None:
 def _start_verifier(kafka: KafkaSettings, keys: Path, tmp: Path) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")},
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        **kafka.environment(),
         "LER_DATA_DIR": str(tmp / "verification-var"),
         "VERIFICATION_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'verification.db'}",
         "VERIFICATION_SIGNING_KEY_FILE": str(keys),
@@ -157,10 +158,9 @@ async def _pipeline(kafka: KafkaSettings, results: dict[str, Any]) -> None:
         **client_options(kafka),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        # As the platform's own consumers (ler.streams.FETCH_MAX_WAIT_MS): the embedded broker
-        # holds a waiting fetch to its end even when data arrives, so aiokafka's default 500 ms
-        # would be measured as the platform's latency.
-        fetch_max_wait_ms=50,
+        # As the platform's own consumers (ler.broker.compat): Tansu holds a waiting fetch to
+        # its end even when data arrives, so aiokafka's default 500 ms would be measured there.
+        **({"fetch_max_wait_ms": w} if (w := compat(kafka).fetch_max_wait_ms) else {}),
     )
     await producer.start()
     await consumer.start()

@@ -1,7 +1,8 @@
 """Kafka wiring: client options from settings, explicit topic creation, the producer.
 
-At-least-once everywhere: acks=all, no idempotent or transactional producer (see the brief's
-processing guarantees), every topic created explicitly with a fixed partition count.
+At-least-once everywhere: acks=all, the idempotent producer where the broker supports it, no
+transactions (see the brief's processing guarantees), every topic created explicitly with a fixed
+partition count. What differs by broker is decided in ``ler.broker.compat``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, OffsetOutOfRangeError
 from aiokafka.partitioner import DefaultPartitioner
 
+from ler.broker.compat import compat
 from ler.processing import message_mark
 from ler.settings import KafkaSettings, PlatformSettings
 from ler.topics import ALL_TOPICS, Topic
@@ -78,13 +80,14 @@ class CachedPartitioner:
 
 
 def new_producer(kafka: KafkaSettings, client_id: str) -> AIOKafkaProducer:
-    """A producer that waits for every in-sync replica and keeps records under 1 MB."""
+    """A producer that waits for every in-sync replica and keeps records under 1 MB; idempotent
+    (no duplicates from its own retries) where the broker supports it."""
     return AIOKafkaProducer(
         **client_options(kafka),
         client_id=client_id,
         partitioner=CachedPartitioner(),
         acks="all",
-        enable_idempotence=False,
+        enable_idempotence=compat(kafka).idempotent_producer,
         linger_ms=2,
         max_batch_size=256 * 1024,
         max_request_size=MAX_RECORD_BYTES,
@@ -138,10 +141,10 @@ async def create_topics(
 async def log_ends_and_marks(
     kafka: KafkaSettings, offsets: dict[tuple[str, int], int], *, wait_seconds: float = 15.0
 ) -> dict[tuple[str, int], tuple[int, int | None]]:
-    """For each partition: where its log ends, as the broker's fetch responses give it (the
-    high-water mark), and the mark (``ler.processing.message_mark``) of the message at the given
-    offset, or None when the log does not hold that offset. ListOffsets is not used: some
-    brokers under-report it. A partition whose offset lies past the log's end reports the end
+    """For each partition: where its log ends (ListOffsets where the broker answers it exactly,
+    else the high-water mark of its fetch responses, see ``ler.broker.compat``), and the mark
+    (``ler.processing.message_mark``) of the message at the given offset, or None when the log
+    does not hold that offset. A partition whose offset lies past the log's end reports the end
     as 0 if the broker answers "offset out of range" without telling the end."""
     consumer = AIOKafkaConsumer(
         **client_options(kafka),
@@ -155,6 +158,11 @@ async def log_ends_and_marks(
     marks: dict[tuple[str, int], int | None] = {}
     try:
         tps = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
+        if compat(kafka).list_offsets_exact:
+            for tp, end in (await consumer.end_offsets(list(tps))).items():
+                ends[(tp.topic, tp.partition)] = end
+            # Nothing to fetch where the log ends at or before the offset asked for.
+            tps = {tp: o for tp, o in tps.items() if ends[(tp.topic, tp.partition)] > max(o, 0)}
         consumer.assign(list(tps))
         for tp, offset in tps.items():
             consumer.seek(tp, max(offset, 0))

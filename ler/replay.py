@@ -7,6 +7,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ler.broker.compat import compat
 from ler.kafka import client_options
 from ler.processing import Message, Runner
 from ler.settings import KafkaSettings
@@ -33,7 +34,7 @@ async def replay(runner: Runner[Any], kafka: KafkaSettings, *, batch_size: int =
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
-        fetch_max_wait_ms=50,
+        **({"fetch_max_wait_ms": wait} if (wait := compat(kafka).fetch_max_wait_ms) else {}),
     )
     await consumer.start()
     read = 0

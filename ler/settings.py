@@ -108,6 +108,11 @@ class PlatformSettings(BaseSettings):
                 "KAFKA_BOOTSTRAP_SERVERS: points at this machine (the embedded, memory-only "
                 "broker); production needs a Kafka cluster"
             )
+        if kafka.implementation == "tansu":
+            problems.append(
+                "KAFKA_IMPLEMENTATION: tansu is the embedded development broker; production "
+                "needs apache-kafka"
+            )
         if kafka.security_protocol.startswith("SASL") and not (
             kafka.sasl_username and kafka.sasl_password
         ):
@@ -133,6 +138,21 @@ class KafkaSettings(BaseSettings):
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     request_timeout_ms: int = Field(default=30_000, ge=1_000)
+    # Which broker implementation the cluster runs: the clients' workarounds for the embedded
+    # Tansu broker (ler.broker.compat) are on only for "tansu".
+    implementation: Literal["apache-kafka", "tansu"] = "apache-kafka"
+    # The idempotent producer; unset: on for Apache Kafka, off for Tansu (which cannot run it).
+    enable_idempotence: bool | None = None
+
+    def environment(self) -> dict[str, str]:
+        """The variables that make a child process's settings point at the same cluster."""
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "KAFKA_IMPLEMENTATION": self.implementation,
+        }
+        if self.enable_idempotence is not None:
+            env["KAFKA_ENABLE_IDEMPOTENCE"] = str(self.enable_idempotence).lower()
+        return env
 
     @property
     def is_local(self) -> bool:

@@ -28,15 +28,19 @@ class Database:
         self.dialect = parsed.get_backend_name()
         # This process's SQLite writers queue here, first come, first served (see transaction).
         self._writers = asyncio.Lock()
+        # hide_parameters: a failed statement's error message (logged on error paths) would
+        # otherwise carry its bound values: names, e-mails, birth dates (docs/security.md).
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(
-                url, connect_args={"timeout": 30}, pool_size=pool_size
+                url, connect_args={"timeout": 30}, pool_size=pool_size, hide_parameters=True
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         elif self.dialect == "postgresql":
-            self.engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+            self.engine = create_async_engine(
+                url, pool_size=pool_size, pool_pre_ping=True, hide_parameters=True
+            )
         else:
             raise ValueError(f"database URL: unsupported backend {self.dialect!r}")
 

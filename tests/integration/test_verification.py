@@ -209,7 +209,7 @@ async def test_records_are_verified_reviewed_appealed_revoked_and_timed(
 ) -> None:
     url, wallet_url = databases.new_url(), databases.new_url()
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        **kafka.environment(),
         "LER_DATA_DIR": str(tmp_path),
         "VERIFICATION_DATABASE_URL": url,
         "WALLET_DATABASE_URL": wallet_url,

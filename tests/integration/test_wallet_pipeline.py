@@ -143,7 +143,7 @@ async def test_records_reach_the_wallet_exactly_once_through_faults_and_replay(
 ) -> None:
     url = databases.new_url()
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        **kafka.environment(),
         "WALLET_DATABASE_URL": url,
         "LER_DATA_DIR": str(tmp_path),
         "WALLET_BATCH_WINDOW_MS": "10",

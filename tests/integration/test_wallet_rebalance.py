@@ -33,7 +33,7 @@ async def test_two_workers_share_the_stream_and_one_takes_over_when_the_other_st
     url = databases.new_url()
     store = SqlWalletStore(url)
     await store.open()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "WALLET_DATABASE_URL": url}
+    env = {**kafka.environment(), "WALLET_DATABASE_URL": url}
     logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
     workers = [
         start_processor("wallet", {**env, "LER_DATA_DIR": str(tmp_path / "a")}, logs[0]),

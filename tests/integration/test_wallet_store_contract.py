@@ -1,12 +1,12 @@
 """One contract, every adapter of the wallet store: SQLite, PostgreSQL, MongoDB.
 
-MongoDB runs on mongomock-motor here (no MongoDB server can be installed on this machine) and
-against a real server whenever ``LER_TEST_MONGODB_URL`` is set.
+MongoDB runs twice: on mongomock-motor (in-process, the quick check) and over the wire with motor
+against a MongoDB-protocol server: FerretDB started by the tests (tests/engines.py), or the server
+``LER_TEST_MONGODB_URL`` names.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +27,6 @@ from tests.conftest import Databases
 
 pytestmark = pytest.mark.integration
 CODEC = default_codec()
-MONGO_URL = os.environ.get("LER_TEST_MONGODB_URL")
 ORG = str(uuid.UUID(int=99))
 
 
@@ -36,12 +35,7 @@ ORG = str(uuid.UUID(int=99))
         "sqlite",
         pytest.param("postgres", marks=pytest.mark.postgres),
         "mongomock",
-        pytest.param(
-            "mongodb",
-            marks=pytest.mark.skipif(
-                MONGO_URL is None, reason="set LER_TEST_MONGODB_URL to run against a MongoDB server"
-            ),
-        ),
+        "mongodb",
     ]
 )
 async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[WalletStore]:
@@ -54,7 +48,11 @@ async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[
         url = dbs.new_url()
     else:
         dbs = None
-        url = "mongomock://wallet" if request.param == "mongomock" else str(MONGO_URL)
+        url = (
+            "mongomock://wallet"
+            if request.param == "mongomock"
+            else str(request.getfixturevalue("mongodb_server"))
+        )
     adapter = wallet_store(url)
     if request.param == "mongodb":
         adapter = type(adapter)(url, database=f"ler_test_{uuid.uuid4().hex[:8]}")  # type: ignore[call-arg]
@@ -444,18 +442,13 @@ class CrashingMongoStore(MongoWalletStore):
         await super()._hand_over(share_id, pending)
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "mongomock://wallet",
-        pytest.param(
-            MONGO_URL,
-            marks=pytest.mark.skipif(MONGO_URL is None, reason="set LER_TEST_MONGODB_URL"),
-            id="mongodb",
-        ),
-    ],
-)
-async def test_mongo_keeps_a_share_event_a_crash_left_behind(url: str | None) -> None:
+@pytest.mark.parametrize("server", ["mongomock", "mongodb"])
+async def test_mongo_keeps_a_share_event_a_crash_left_behind(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        "mongomock://wallet" if server == "mongomock" else request.getfixturevalue("mongodb_server")
+    )
     database = f"ler_test_{uuid.uuid4().hex[:8]}"
     store = CrashingMongoStore(str(url), database=database)
     await store.open()
