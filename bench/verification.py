@@ -106,6 +106,7 @@ def record(person_id: str, org_id: str, i: int) -> dict[str, Any]:
         completed_on=datetime(2025, 3, 1, tzinfo=UTC).date(),
         hours=2.0,
         competencies=["Child Development"],
+        affiliated=True,  # intake found the organization affiliated: auto-verification
     )
 
 

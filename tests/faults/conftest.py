@@ -12,7 +12,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from ler.broker import EmbeddedBroker
 from ler.kafka import create_topics
 from ler.replay import replay
 from ler.settings import KafkaSettings, PlatformSettings
@@ -21,6 +20,7 @@ from services.enrollment.bootstrap import bootstrap as enrollment_bootstrap
 from services.enrollment.settings import EnrollmentSettings
 from services.wallet.bootstrap import new_runner
 from services.wallet.store import SqlWalletStore
+from tests.conftest import AnyBroker, new_broker
 from tests.helpers import client_for, read_topic
 
 Say = Callable[[str], None]
@@ -43,9 +43,9 @@ def say(request: pytest.FixtureRequest) -> Say:
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    """An embedded broker for this test alone (the test may stop and restart it)."""
-    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
+def own_broker(tmp_path: Path) -> Iterator[AnyBroker]:
+    """A broker for this test alone (the test may stop and restart it)."""
+    broker = new_broker(tmp_path)
     broker.start()
     try:
         yield broker
@@ -54,8 +54,8 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 
 
 @pytest.fixture
-async def fault_kafka(own_broker: EmbeddedBroker, platform: PlatformSettings) -> KafkaSettings:
-    kafka = KafkaSettings(bootstrap_servers=own_broker.bootstrap_servers)
+async def fault_kafka(own_broker: AnyBroker, platform: PlatformSettings) -> KafkaSettings:
+    kafka = own_broker.client_settings()
     await create_topics(kafka, platform)
     return kafka
 

@@ -1,6 +1,7 @@
-"""The broker goes away under load: paused for 10 s, then killed and replaced by an empty one.
+"""The broker goes away under load: paused for 10 s; killed and replaced by an empty one; killed
+and started again on its own log (Apache Kafka only).
 
-What the embedded broker can and cannot show. Tansu keeps its log in memory, so two experiments:
+The experiments run on the tests' broker (Apache Kafka; Tansu where no JDK is present):
 
 * paused (SIGSTOP for 10 s, then SIGCONT): the broker is unreachable but keeps its log, as an
   Apache Kafka cluster that loses its network would. Intake keeps answering 202 (the outbox
@@ -9,9 +10,13 @@ What the embedded broker can and cannot show. Tansu keeps its log in memory, so 
   the outbox and reaches the new broker; but the log the projector's store followed is gone.
   A store that is ahead of the broker must not meet it silently: the projector refuses to
   start (``BrokerBehindStore``) and leaves its store untouched; a projector started clean
-  projects the new log and equals its replay. What this broker cannot show: records the old
-  broker acknowledged and the projector had not yet read are lost with it (Kafka keeps them),
-  so the test lets the projector catch up before the kill.
+  projects the new log and equals its replay. Records the old broker acknowledged and the
+  projector had not yet read are lost with an emptied broker, so the test lets the projector
+  catch up before the kill.
+* killed with ``kill -9`` mid-stream and started again on its own log (Apache Kafka; Tansu keeps
+  no log to restart on): every record accepted before, during and after the outage is projected
+  exactly once, the projector resumes from its stored positions, and the projection equals a
+  replay of the log.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from pathlib import Path
 import pytest
 
 from ler.avro import default_codec
-from ler.broker import EmbeddedBroker
+from ler.broker import KafkaBroker
 from ler.kafka import create_topics
 from ler.settings import KafkaSettings, PlatformSettings
 from services.wallet.store import SqlWalletStore
+from tests.conftest import BROKER_KIND, AnyBroker, new_broker
 from tests.faults.conftest import (
     Intake,
     Say,
@@ -61,7 +67,7 @@ async def _submit_for(intake: Intake, seconds: float, batch: int) -> tuple[int, 
 
 
 async def test_broker_paused_10s_under_load(
-    own_broker: EmbeddedBroker,
+    own_broker: AnyBroker,
     fault_kafka: KafkaSettings,
     intake: Intake,
     tmp_path: Path,
@@ -100,7 +106,7 @@ async def test_broker_paused_10s_under_load(
 
 
 async def test_broker_restarted_empty_never_meets_a_store_ahead_silently(
-    own_broker: EmbeddedBroker,
+    own_broker: AnyBroker,
     fault_kafka: KafkaSettings,
     intake: Intake,
     platform: PlatformSettings,
@@ -112,7 +118,7 @@ async def test_broker_restarted_empty_never_meets_a_store_ahead_silently(
     await intake.setup(persons=10)
     worker = start_processor("wallet", env, tmp_path / "w.log")
     store = SqlWalletStore(url)
-    restarted: EmbeddedBroker | None = None
+    restarted: AnyBroker | None = None
     try:
         await store.open()
         await _submit_for(intake, 3, 100)
@@ -132,7 +138,7 @@ async def test_broker_restarted_empty_never_meets_a_store_ahead_silently(
             f"intake answered 202 to {requests} requests ({len(during)} records, slowest "
             f"{slowest * 1000:.0f} ms)"
         )
-        restarted = EmbeddedBroker(own_broker.port, log_path=tmp_path / "broker.log").start()
+        restarted = new_broker(tmp_path / "empty", port=own_broker.port).start()
         await create_topics(fault_kafka, platform)
         await wait_until(lambda: _outbox_empty(intake), timeout=90, interval=0.5)
         on_new_broker = [
@@ -187,11 +193,62 @@ async def test_broker_restarted_empty_never_meets_a_store_ahead_silently(
             restarted.stop()
 
 
-def stop_process_of(broker: EmbeddedBroker) -> None:
+def stop_process_of(broker: AnyBroker) -> None:
+    """``kill -9`` the broker (every node of it)."""
+    if isinstance(broker, KafkaBroker):
+        for node in broker.nodes:
+            broker.kill_node(node.node_id)
+        return
     assert broker.process is not None
     os.kill(broker.process.pid, signal.SIGKILL)
     broker.process.wait()
     broker.process = None
+
+
+@pytest.mark.skipif(BROKER_KIND != "kafka", reason="Tansu keeps no log to restart on")
+async def test_broker_killed_mid_stream_restarts_on_its_own_log(
+    own_broker: AnyBroker,
+    fault_kafka: KafkaSettings,
+    intake: Intake,
+    tmp_path: Path,
+    say: Say,
+) -> None:
+    url = _url(tmp_path, "wallet.db")
+    env = worker_env(fault_kafka, url, tmp_path)
+    await intake.setup(persons=10)
+    worker = start_processor("wallet", env, tmp_path / "w.log")
+    store = SqlWalletStore(url)
+    try:
+        await store.open()
+        await _submit_for(intake, 3, 100)
+        projected = await count_rows(store)
+        stop_process_of(own_broker)  # mid-stream: the projector has not caught up
+        killed_at = time.monotonic()
+        requests, slowest = await _submit_for(intake, OUTAGE, 100)
+        say(
+            f"broker killed (-9) with {projected} of {len(intake.accepted) - 100 * requests} "
+            f"records projected; for {OUTAGE:.0f} s intake answered 202 to {requests} requests "
+            f"(slowest {slowest * 1000:.0f} ms), outbox {await intake.outbox()}"
+        )
+        own_broker.start()  # the same data folder: its log, offsets and groups are all there
+        say(
+            f"broker started again on its own log {time.monotonic() - killed_at:.1f} s after the kill"
+        )
+        await _submit_for(intake, 2, 100)
+        total = len(intake.accepted)
+        started = time.monotonic()
+        await wait_until(lambda: _equals(store, total), timeout=120, interval=0.2)
+        say(f"all {total} accepted records projected {time.monotonic() - started:.1f} s later")
+        assert sorted(await record_ids(store)) == sorted(intake.accepted)
+        on_kafka = [
+            str(default_codec().decode(m.value)["record_id"])
+            for m in await read_topic(fault_kafka, "ler.records.v1", timeout=30)
+        ]
+        assert set(on_kafka) == set(intake.accepted)  # nothing lost that intake answered 202 for
+        await replay_equals_live(store, fault_kafka, _url(tmp_path, "replay.db"), say)
+    finally:
+        stop_process(worker)
+        await store.close()
 
 
 async def _at_least(store: SqlWalletStore, n: int) -> bool:

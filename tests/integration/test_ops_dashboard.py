@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ler.broker import EmbeddedBroker, free_port
+from ler.broker import free_port
 from ler.credentials.multikey import generate_key_file
 from ler.kafka import create_topics
 from ler.settings import KafkaSettings, PlatformSettings
@@ -28,7 +28,7 @@ from services.enrollment.settings import EnrollmentSettings
 from services.verification.api import create_app as verification_app
 from services.verification.bootstrap import bootstrap as verification_bootstrap
 from services.verification.settings import VerificationSettings
-from tests.conftest import Databases
+from tests.conftest import Databases, new_broker
 from tests.helpers import client_for, start_processor, stop_process, wait_until
 
 pytestmark = pytest.mark.integration
@@ -42,10 +42,10 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def own_kafka() -> AsyncIterator[KafkaSettings]:
+async def own_kafka(tmp_path: Path) -> AsyncIterator[KafkaSettings]:
     """A broker for this test alone: no other test's (or backend's) records on its topics."""
-    with EmbeddedBroker() as running:
-        settings = KafkaSettings(bootstrap_servers=running.bootstrap_servers)
+    with new_broker(tmp_path) as running:
+        settings = running.client_settings()
         await create_topics(settings, PlatformSettings())
         yield settings
 

@@ -18,20 +18,20 @@ from typing import Any
 import httpx
 import pytest
 
-from ler.broker import EmbeddedBroker
 from ler.kafka import create_topics
-from ler.settings import KafkaSettings, PlatformSettings
+from ler.settings import PlatformSettings
 from services.enrollment.api import create_app as enrollment_app
 from services.enrollment.bootstrap import bootstrap as enrollment_bootstrap
 from services.enrollment.settings import EnrollmentSettings
+from tests.conftest import AnyBroker, new_broker
 from tests.helpers import client_for, read_topic, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
+def own_broker(tmp_path: Path) -> Iterator[AnyBroker]:
+    broker = new_broker(tmp_path)
     broker.start()
     try:
         yield broker
@@ -67,9 +67,9 @@ async def _post_batch(
 
 
 async def test_records_accepted_while_the_broker_is_down_reach_kafka_when_it_returns(
-    own_broker: EmbeddedBroker, platform: PlatformSettings, tmp_path: Path
+    own_broker: AnyBroker, platform: PlatformSettings, tmp_path: Path
 ) -> None:
-    kafka = KafkaSettings(bootstrap_servers=own_broker.bootstrap_servers)
+    kafka = own_broker.client_settings()
     await create_topics(kafka, platform)
     ctx = enrollment_bootstrap(
         platform,
@@ -116,7 +116,8 @@ async def test_records_accepted_while_the_broker_is_down_reach_kafka_when_it_ret
         await _sleep_until(down_at + 5)
         print(f"broker down; intake answered 202 to {len(during)} records; outbox {ready}")
 
-        restarted = EmbeddedBroker(own_broker.port, log_path=tmp_path / "broker.log").start()
+        # Back on the same address: Apache Kafka with its own log, Tansu empty.
+        restarted = own_broker.start()
         try:
             await create_topics(kafka, platform)
             back_at = time.monotonic()

@@ -36,7 +36,14 @@ from services.wallet.api import create_app as wallet_app
 from services.wallet.bootstrap import bootstrap as wallet_bootstrap
 from services.wallet.settings import WalletSettings
 from tests.conftest import Databases
-from tests.helpers import client_for, read_topic, start_processor, stop_process, wait_until
+from tests.helpers import (
+    affiliate,
+    client_for,
+    read_topic,
+    start_processor,
+    stop_process,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 CODEC = default_codec()
@@ -114,6 +121,9 @@ class Flow:
         self.other_org = await self._org("Another Provider")
         self.pete = await self._person("Pete")
         self.other = await self._person("Olive")
+        await affiliate(
+            self.enrollment, self.admin, self.pete["person_id"], self.org["organization_id"]
+        )
         response = await self.verification.post(
             "/v1/reviewers", json={"name": "Rita Reviewer"}, headers=self.admin
         )
