@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ler import telemetry
+from ler.jsondepth import MAX_JSON_DEPTH, JsonDepthMiddleware
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -145,8 +146,8 @@ def new_app(
     **kwargs: Any,
 ) -> FastAPI:
     """A FastAPI app with ``/healthz``, ``/readyz``, the platform's error shape (documented in
-    the OpenAPI as every operation's default answer), a span per request and a body size limit
-    (413 past ``max_body_bytes``)."""
+    the OpenAPI as every operation's default answer), a span per request, a body size limit
+    (413 past ``max_body_bytes``) and a JSON nesting limit (422 past ``MAX_JSON_DEPTH``)."""
     service = service or title.lower().replace(" ", "-")
     telemetry.configure_from_environment(service)
     app = FastAPI(
@@ -155,6 +156,8 @@ def new_app(
         version="1.0.0",
         **kwargs,
     )
+    # Inside the body limit: the depth check reads only bodies that passed it.
+    app.add_middleware(JsonDepthMiddleware, max_depth=MAX_JSON_DEPTH, service=service)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes, service=service)
     app.add_middleware(TracingMiddleware, service=service)
 
