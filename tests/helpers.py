@@ -96,3 +96,21 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = 15, timeout: float
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, 9)
         return process.wait()
+
+
+async def affiliate(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    person_id: str,
+    organization_id: str,
+    *,
+    base: str = "",
+) -> None:
+    """The registry admin affiliates the organization with the person: only then do its records
+    about the person verify automatically (docs/verification.md, "Affiliations")."""
+    response = await client.post(
+        f"{base}/v1/persons/{person_id}/affiliations",
+        json={"organization_id": organization_id},
+        headers=admin,
+    )
+    assert response.status_code in (200, 201), response.text

@@ -85,6 +85,13 @@ def send_records(p: Platform) -> dict[str, Any]:
             headers=admin,
         ).json()
         owner = {"Authorization": f"Bearer {person['access_token']}"}
+        # Only an organization affiliated with the person has its records verified automatically.
+        affiliated = http.post(
+            f"{enrollment}/v1/persons/{person['person_id']}/affiliations",
+            json={"organization_id": org["organization_id"]},
+            headers=admin,
+        )
+        assert affiliated.status_code == 201, affiliated.text
         for n in range(5):
             response = http.post(
                 f"{enrollment}/v1/persons/{person['person_id']}/records",

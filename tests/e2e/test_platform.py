@@ -138,6 +138,13 @@ def test_make_run_serves_a_batch_into_the_wallet_and_stops_cleanly(platform_run:
             },
             headers=admin,
         ).json()
+        # Only an organization affiliated with the person has its records verified automatically.
+        affiliated = http.post(
+            f"{p.url('enrollment')}/v1/persons/{pete['person_id']}/affiliations",
+            json={"organization_id": org["organization_id"]},
+            headers=admin,
+        )
+        assert affiliated.status_code == 201, affiliated.text
         kinds: list[dict[str, Any]] = [
             {
                 "type": "employment",

@@ -43,6 +43,10 @@ from tests.helpers import client_for, read_topic, wait_until
 
 SPARE = "spare"
 ISSUED = ("get", "revoke:issuer", "revoke:admin", f"revoke:{SPARE}")
+# Employers the affiliation rows add (one per allowed role) and remove (``name:role``).
+AFFILIABLE = ("affiliable:admin", "affiliable:person")
+AFFILIATED = ("affiliation:admin", "affiliation:person", f"affiliation:{SPARE}")
+DECLINED = ("decline:person", f"decline:{SPARE}")
 SELF_REPORTED = (
     "review:admin",
     "review:reviewer",
@@ -208,6 +212,7 @@ async def _enroll(
                 for name in ISSUED
             ]
         }
+        extra_orgs = await _affiliations(world, post)
         accepted = _ok(
             await client.post("/v1/records", json=issued, headers=world.headers("issuer")), 202
         )
@@ -220,13 +225,49 @@ async def _enroll(
                 f"/v1/persons/{world.person_id}/records", json=own, headers=world.headers("person")
             )
             world.ids[f"record:{name}"] = _ok(answer, 202)["record_ids"][0]
+        # An unaffiliated employer's records wait for review: the person declines them.
+        unasked = {
+            "records": [
+                {
+                    "person_id": world.person_id,
+                    "type": "learning",
+                    "title": f"Course ({name})",
+                    "completed_on": "2025-01-10",
+                }
+                for name in DECLINED
+            ]
+        }
+        declined = await client.post(
+            "/v1/records", json=unasked, headers={"Authorization": f"Bearer {extra_orgs[1]}"}
+        )
+        world.ids.update(zip(DECLINED, _ok(declined, 202)["record_ids"], strict=True))
         # Read back while the enrollment API's relay is still publishing.
         people = {world.person_id.encode(), world.ids["other_person_id"].encode()}
-        orgs = {world.ids["issuer_id"].encode(), world.partner_id.encode()}
+        orgs = {world.ids["issuer_id"].encode(), world.partner_id.encode(), extra_orgs[0]}
+        orgs |= {world.ids[name].encode() for name in AFFILIABLE + AFFILIATED}
         world_keys = people | orgs
-        total = len(ISSUED) + len(SELF_REPORTED)
-        topics["enrollment"] = await _keyed(kafka, "ler.enrollment.v1", world_keys, 4, "enrolled")
+        total = len(ISSUED) + len(SELF_REPORTED) + len(DECLINED)
+        enrolled = len(world_keys) + 1 + len(AFFILIATED)  # and the affiliations
+        topics["enrollment"] = await _keyed(
+            kafka, "ler.enrollment.v1", world_keys, enrolled, "enrolled"
+        )
         topics["records"] = await _keyed(kafka, "ler.records.v1", people, total, "records")
+
+
+async def _affiliations(world: World, post: Any) -> tuple[bytes, str]:
+    """The issuer is affiliated with the person (an admin said so, so its records verify
+    automatically); employers for the affiliation rows; and an employer the person never named.
+    Returns the stranger's id (a message key) and API key."""
+    admin = world.headers("admin")
+    path = f"/v1/persons/{world.person_id}/affiliations"
+    await post(path, {"organization_id": world.ids["issuer_id"]}, admin)
+    for name in AFFILIABLE + AFFILIATED:
+        made = await post("/v1/organizations", {"name": name, "kind": "employer"}, admin)
+        world.ids[name] = made["organization_id"]
+        if name in AFFILIATED:
+            await post(path, {"organization_id": made["organization_id"]}, admin)
+    stranger = await post("/v1/organizations", {"name": "Stranger", "kind": "employer"}, admin)
+    return stranger["organization_id"].encode(), stranger["api_key"]
 
 
 async def _verify(

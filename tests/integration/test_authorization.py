@@ -99,6 +99,21 @@ ENROLLMENT = [
         lambda w, r: {"partner_id": w.partner_id, "granted": True},
     ),
     Row("POST", "/v1/records", only("issuer"), _record, 202),
+    Row(
+        "POST",
+        "/v1/persons/{person_id}/affiliations",
+        only("admin", "person"),
+        lambda w, r: {"organization_id": w.ids.get(f"affiliable:{r}", w.ids["affiliable:admin"])},
+        201,
+    ),
+    Row("GET", "/v1/persons/{person_id}/affiliations", only("admin", "person")),
+    Row(
+        "DELETE",
+        "/v1/persons/{person_id}/affiliations/{organization_id}",
+        only("admin", "person"),
+        ok=204,
+        params=own("organization_id", "affiliation"),
+    ),
     Row("POST", "/v1/persons/{person_id}/records", only("person"), _own_record, 202),
 ]
 
@@ -122,6 +137,12 @@ VERIFICATION = [
         params=own("record_id", "file"),
     ),
     Row("GET", "/v1/appeals", STAFF),
+    Row(
+        "POST",
+        "/v1/records/{record_id}/decline",
+        only("person"),
+        params=own("record_id", "decline"),
+    ),
     Row(
         "POST",
         "/v1/appeals/{appeal_id}/decision",

@@ -81,6 +81,7 @@ def employment(person_id: str, org_id: str) -> dict[str, Any]:
         start_date=datetime(2024, 1, 2, tzinfo=UTC).date(),
         end_date=None,
         soc_code="25-2011",
+        affiliated=True,  # intake found the organization affiliated: auto-verification
     )
 
 
