@@ -96,11 +96,20 @@ def cmd_topics(_: argparse.Namespace) -> int:
 def cmd_broker(args: argparse.Namespace) -> int:
     import signal
     import threading
+    from pathlib import Path
 
-    from ler.broker import EmbeddedBroker
+    from ler.broker import BrokerKind, chosen_kind, embedded_broker
 
-    broker = EmbeddedBroker(args.port).start()
-    print(f"embedded broker (memory only) on {broker.bootstrap_servers}; Ctrl-C stops it")
+    kind: BrokerKind
+    kind, why = ("kafka", "--kafka") if args.kafka else chosen_kind()
+    if args.tansu:
+        kind, why = "tansu", "--tansu"
+    data = Path(args.data_dir) if args.data_dir else load(PlatformSettings).data_dir / "kafka"
+    broker = embedded_broker(
+        kind, port=args.port, nodes=args.nodes, data_dir=data if kind == "kafka" else None
+    ).start()
+    where = f"log in {data}" if kind == "kafka" else "memory only"
+    print(f"{kind} broker ({why}; {where}) on {broker.bootstrap_servers}; Ctrl-C stops it")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -116,7 +125,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from ler.launcher import run_platform
 
-    return run_platform(fresh=not args.keep_data)
+    return run_platform(keep_data=args.keep_data)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -127,7 +136,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--keep-data",
         action="store_true",
-        help="keep the stores under var/ (only for an external, persistent Kafka)",
+        help="keep the stores under var/ even on a memory-only broker (only for an external Kafka)",
     )
     run.set_defaults(func=cmd_run)
 
@@ -150,8 +159,16 @@ def parser() -> argparse.ArgumentParser:
     topics.add_argument("action", choices=["create"])
     topics.set_defaults(func=cmd_topics)
 
-    broker = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (memory only)")
-    broker.add_argument("--port", type=int, default=9092)
+    broker = sub.add_parser(
+        "broker",
+        help="run a broker on this machine: Apache Kafka (KRaft, log on disk) or Tansu (memory only)",
+    )
+    which = broker.add_mutually_exclusive_group()
+    which.add_argument("--kafka", action="store_true", help="Apache Kafka (default with a JDK)")
+    which.add_argument("--tansu", action="store_true", help="Tansu, memory only")
+    broker.add_argument("--nodes", type=int, choices=[1, 3], default=1, help="Kafka nodes")
+    broker.add_argument("--port", type=int, default=9092, help="the first node's client port")
+    broker.add_argument("--data-dir", help="Kafka's data folder (default: LER_DATA_DIR/kafka)")
     broker.set_defaults(func=cmd_broker)
     return top
 

@@ -1,8 +1,10 @@
 """``ler run``: the whole platform on its embedded defaults, as separate processes.
 
-Starts the embedded broker, creates the topics, starts every service API and every stream
-processor, waits until all are ready, prints where to look, and on SIGINT or SIGTERM stops every
-process it started (SIGTERM, then SIGKILL after a grace period) so none is left behind.
+Starts the embedded broker (Apache Kafka with its log under the data folder where a JDK 17+ is
+present, else Tansu in memory; ``LER_EMBEDDED_BROKER=kafka|tansu`` chooses), creates the topics,
+starts every service API and every stream processor, waits until all are ready, prints where to
+look, and on SIGINT or SIGTERM stops every process it started (SIGTERM, then SIGKILL after a grace
+period) so none is left behind. With Apache Kafka the stores are kept across runs.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ler.broker import EmbeddedBroker, wait_for_port
+from ler.broker import KafkaBroker, TansuBroker, chosen_kind, embedded_broker, wait_for_port
+from ler.broker.kafka import KAFKA_VERSION
 from ler.kafka import create_topics
 from ler.settings import KafkaSettings, PlatformSettings, load
 
@@ -63,7 +67,7 @@ def port_setting(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-def children(platform: PlatformSettings, bootstrap: str, token: str) -> list[Child]:
+def children(platform: PlatformSettings, kafka: KafkaSettings, token: str) -> list[Child]:
     logs = platform.data_dir / "log"
     logs.mkdir(parents=True, exist_ok=True)
     inherited = {
@@ -71,10 +75,10 @@ def children(platform: PlatformSettings, bootstrap: str, token: str) -> list[Chi
         for k, v in os.environ.items()
         if k != "DATABASE_URL" and not k.endswith("_DATABASE_URL")
     }
-    # The embedded platform keeps its stores under var/, where each run starts clean.
+    # The embedded platform keeps its stores under var/ (see prepare_stores).
     base = {
         **inherited,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        **kafka.environment(),
         "LER_ADMIN_TOKEN": token,
         "LER_DATA_DIR": str(platform.data_dir.resolve()),
         "PYTHONUNBUFFERED": "1",
@@ -158,25 +162,53 @@ def stop_all(processes: list[subprocess.Popen[bytes]], grace: float = GRACE_SECO
             process.wait()
 
 
-def run_platform(*, fresh: bool = True) -> int:
+STORES_LOG = "stores-log"  # which broker log the stores under the data folder follow
+
+
+def broker_log_identity(broker: KafkaBroker | TansuBroker) -> str:
+    """An id of the log a started broker holds: Kafka's cluster id; Tansu's is new every run."""
+    if isinstance(broker, KafkaBroker):
+        return "kafka:" + (broker.data_dir / "cluster-id").read_text().strip()
+    return f"tansu:{secrets.token_hex(8)}"
+
+
+def prepare_stores(data: Path, identity: str, keep: bool) -> None:
+    """Keep the stores when they follow the log this broker holds; otherwise start them clean and
+    say so. Stores that remember positions in a log that no longer exists would silently miss
+    events (``BrokerBehindStore`` refuses them; this avoids meeting it)."""
+    marker = data / STORES_LOG
+    stores = [p for p in data.glob("*.db*") if p.is_file()]
+    followed = marker.read_text().strip() if marker.exists() else None
+    if not stores:
+        print(f"starting with clean stores under {data}/ (none there yet)")
+    elif followed == identity or keep:
+        print(f"keeping the stores under {data}/ (they follow this broker's log)")
+    else:
+        for path in stores:
+            path.unlink()
+        why = (
+            "the embedded broker is memory-only"
+            if identity.startswith("tansu:")
+            else "they followed another broker log"
+        )
+        print(f"starting with clean stores under {data}/: {why}")
+    marker.write_text(identity + "\n")
+
+
+def run_platform(*, keep_data: bool = False) -> int:
     platform = load(PlatformSettings)
     kafka = load(KafkaSettings)
     if platform.env == "production":
-        print("ler run starts the embedded, memory-only platform; refused with LER_ENV=production")
+        print("ler run starts the embedded platform; refused with LER_ENV=production")
         return 2
     data = platform.data_dir
-    data.mkdir(parents=True, exist_ok=True)
-    if fresh:
-        # The embedded broker keeps nothing across restarts: stores that remember positions in a
-        # log that no longer exists would silently miss events, so every run starts clean.
-        removed = [p for p in data.glob("*.db*") if p.is_file()]
-        for path in removed:
-            path.unlink()
-        print(f"embedded broker is memory-only: starting with clean stores under {data}/")
+    (data / "log").mkdir(parents=True, exist_ok=True)
+    kind, why = chosen_kind()
     token = admin_token(platform)
     broker_port = int(kafka.bootstrap_servers.rsplit(":", 1)[1])
-    broker = EmbeddedBroker(broker_port, log_path=data / "log" / "broker.log")
-    (data / "log").mkdir(parents=True, exist_ok=True)
+    broker = embedded_broker(
+        kind, port=broker_port, data_dir=data / "kafka", log_path=data / "log" / "broker.log"
+    )
     stopping = False
 
     def request_stop(*_: object) -> None:
@@ -187,36 +219,27 @@ def run_platform(*, fresh: bool = True) -> int:
     signal.signal(signal.SIGINT, request_stop)
     processes: list[subprocess.Popen[bytes]] = []
     try:
+        print(f"starting {describe(broker)} ({why}) ...", flush=True)
         broker.start()
-        assert broker.process is not None
-        processes.append(broker.process)
         wait_for_port(broker_port, 20)
+        kafka = kafka.model_copy(
+            update={
+                "bootstrap_servers": broker.bootstrap_servers,
+                "implementation": broker.client_settings().implementation,
+            }
+        )
+        prepare_stores(data, broker_log_identity(broker), keep_data)
         asyncio.run(create_topics(kafka, platform))
-        kids = children(platform, broker.bootstrap_servers, token)
+        kids = children(platform, kafka, token)
         for child in kids:
             start(child)
             assert child.process is not None
             processes.append(child.process)
-        deadline = time.monotonic() + 90
-        waiting = list(kids)
-        while waiting and not stopping:
-            for child in list(waiting):
-                assert child.process is not None
-                if child.process.poll() is not None:
-                    print(
-                        f"{child.name} exited with {child.process.returncode}; see {child.log_path}"
-                    )
-                    return 1
-                if ready(child.health_url):
-                    waiting.remove(child)
-            if time.monotonic() > deadline:
-                names = ", ".join(c.name for c in waiting)
-                print(f"not ready after 90 s: {names}; see the logs under {data / 'log'}")
-                return 1
-            time.sleep(0.2)
+        if not wait_ready(kids, data, lambda: stopping):
+            return 1
         if stopping:
             return 0
-        print_urls(kids, broker.bootstrap_servers, data)
+        print_urls(kids, broker, data)
         while not stopping:
             for child in kids:
                 assert child.process is not None
@@ -234,9 +257,35 @@ def run_platform(*, fresh: bool = True) -> int:
         print("stopped.", flush=True)
 
 
-def print_urls(kids: list[Child], bootstrap: str, data: Path) -> None:
+def wait_ready(kids: list[Child], data: Path, stopping: Callable[[], bool]) -> bool:
+    """Wait up to 90 s for every child's readiness; False (and why, printed) if one fails."""
+    deadline = time.monotonic() + 90
+    waiting = list(kids)
+    while waiting and not stopping():
+        for child in list(waiting):
+            assert child.process is not None
+            if child.process.poll() is not None:
+                print(f"{child.name} exited with {child.process.returncode}; see {child.log_path}")
+                return False
+            if ready(child.health_url):
+                waiting.remove(child)
+        if time.monotonic() > deadline:
+            names = ", ".join(c.name for c in waiting)
+            print(f"not ready after 90 s: {names}; see the logs under {data / 'log'}")
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def describe(broker: KafkaBroker | TansuBroker) -> str:
+    if isinstance(broker, KafkaBroker):
+        return f"Apache Kafka {KAFKA_VERSION} (KRaft, log in {broker.data_dir})"
+    return "Tansu (embedded, memory only)"
+
+
+def print_urls(kids: list[Child], broker: KafkaBroker | TansuBroker, data: Path) -> None:
     print("\nThe LER platform is up (embedded mode).")
-    print(f"  Kafka (embedded Tansu, memory only): {bootstrap}")
+    print(f"  Kafka: {describe(broker)}: {broker.bootstrap_servers}")
     for child in kids:
         base = child.health_url.removesuffix("/readyz")
         if child.name.endswith("-api"):
@@ -245,5 +294,7 @@ def print_urls(kids: list[Child], bootstrap: str, data: Path) -> None:
             print(f"  {child.name:<24} {base}/healthz  (lag: {base}/lag)")
         if child.name == "verification-api":
             print(f"  {'ops dashboard':<24} {base}/ops  (admin token or VERIFICATION_OPS_TOKEN)")
+        if child.name == "wallet-api":
+            print(f"  {'wallet page':<24} {base}/wallet")
     print(f"  logs: {data / 'log'}/    admin token: {data / 'admin-token'} or LER_ADMIN_TOKEN")
     print("Ctrl-C stops everything.\n", flush=True)
