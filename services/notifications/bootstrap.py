@@ -39,8 +39,7 @@ class NotificationsContext:
 
     @property
     def allow_private_urls(self) -> bool:
-        allowed = self.settings.webhook_allow_private_urls
-        return self.platform.env != "production" if allowed is None else allowed
+        return self.settings.webhook_allow_private_urls
 
     @property
     def mailbox(self) -> Path:
@@ -66,6 +65,11 @@ def bootstrap(
     kafka = kafka or load(KafkaSettings)
     settings = settings or load(NotificationsSettings)
     url = database_url or platform.database_url("notifications", settings.database_url)
+    if platform.env == "production" and settings.webhook_allow_private_urls:
+        raise SettingsError(
+            "invalid settings: NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE_URLS: must not be true in "
+            "production (private webhook destinations are for development only)"
+        )
     platform.check_production(url)
     if platform.env == "production" and not settings.smtp_host:
         raise SettingsError(

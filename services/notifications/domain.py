@@ -19,6 +19,8 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from ler.access import AccessChanged, access_change
+
 PRODUCER = "notifications"
 _NS = uuid.UUID("6f1c1f4e-6c3b-4a57-9a36-0d5c3b8f4b21")
 
@@ -169,13 +171,18 @@ class WebhookEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-NotificationChange = PersonKnown | OrganizationKnown | RecordKnown | Notice | WebhookEvent
+NotificationChange = (
+    PersonKnown | OrganizationKnown | RecordKnown | Notice | WebhookEvent | AccessChanged
+)
 
 
 def notification_changes(
     event_type: str, record: Mapping[str, Any], key: bytes | None
 ) -> list[NotificationChange]:
     """What one decoded event means for people's messages and partners' webhooks."""
+    access = access_change(event_type, record)
+    if access is not None:
+        return [access]
     if event_type == "PersonEnrolled":
         person_id = _keyed(record, "person_id", key)
         return [
@@ -321,14 +328,29 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
         return "must not have a fragment"
     if not allow_private:
         try:
-            address = ipaddress.ip_address(host)
+            ipaddress.ip_address(host)
         except ValueError:
-            if host == "localhost" or host.endswith(".localhost"):
+            # A name is checked again where it matters: the addresses it resolves to, when
+            # each delivery is sent (services/notifications/destinations.py).
+            if host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost"):
                 return "must not point at this machine"
             return None
-        if not address.is_global:
+        if not is_public_address(host):
             return "must not point at a private, loopback or reserved address"
     return None
+
+
+def is_public_address(text: str) -> bool:
+    """Whether an IP address (text) is a public unicast one: not loopback, private, link-local
+    (cloud metadata at 169.254.169.254), shared (100.64/10), reserved or multicast; IPv4 mapped
+    into IPv6 (``::ffff:127.0.0.1``) is judged as the IPv4 address it carries."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
 
 
 def event_types_problem(event_types: list[str], organization_kind: str) -> str | None:

@@ -41,10 +41,10 @@ class NotificationsSettings(ProcessorSettings):
     webhook_retry_max_seconds: float = Field(default=3600.0, gt=0, le=86_400)
     webhook_concurrency: int = Field(default=256, ge=1, le=10_000)
     webhook_concurrency_per_subscription: int = Field(default=8, ge=1, le=1000)
-    webhook_allow_private_urls: bool | None = Field(
-        default=None,
-        description="Allow loopback and private IP literals as webhook hosts "
-        "(default: yes outside production)",
+    webhook_allow_private_urls: bool = Field(
+        default=False,
+        description="Send webhooks to loopback, private, link-local and reserved addresses "
+        "(and names resolving to them); for development only, refused in production",
     )
     poll_interval_ms: int = Field(default=250, ge=10, le=60_000)
 

@@ -16,6 +16,12 @@ from typing import Any
 
 import aiohttp
 
+from services.notifications.destinations import (
+    REFUSED,
+    PublicOnlyResolver,
+    RefusedDestination,
+    destination_problem,
+)
 from services.notifications.domain import retry_delay, sign
 from services.notifications.settings import NotificationsSettings
 from services.notifications.store import Attempt, NotificationsRepo
@@ -69,7 +75,9 @@ class WebhookDispatcher:
                 self._tls = ssl.create_default_context()
             client = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=s.webhook_concurrency_per_subscription, ssl=self._tls
+                    limit=s.webhook_concurrency_per_subscription,
+                    ssl=self._tls,
+                    resolver=None if s.webhook_allow_private_urls else PublicOnlyResolver(),
                 ),
                 timeout=aiohttp.ClientTimeout(total=s.webhook_timeout_seconds),
                 headers={"user-agent": USER_AGENT},
@@ -86,8 +94,11 @@ class WebhookDispatcher:
         return client
 
     async def _post(self, subscription_id: str, url: str, body: bytes, headers: Headers) -> int:
-        """POST once: no redirects followed, no cookies kept, the answer's body read (to reuse
-        the connection) up to a bound and ignored."""
+        """POST once, to a public address only (see destinations.py): no redirects followed,
+        no cookies kept, the answer's body read (to reuse the connection) up to a bound and
+        ignored."""
+        if not self.settings.webhook_allow_private_urls and destination_problem(url):
+            raise RefusedDestination
         client = self.client_for(subscription_id)
         async with client.post(url, data=body, headers=headers, allow_redirects=False) as answer:
             await answer.content.read(MAX_ANSWER_BYTES)
@@ -210,6 +221,11 @@ class WebhookDispatcher:
                 error = None if 200 <= status < 300 else f"HTTP {status}"
             except TimeoutError:
                 error = f"no answer within {self.settings.webhook_timeout_seconds:g} s"
+            except RefusedDestination:
+                error = REFUSED
+            except aiohttp.ClientConnectorError as exc:
+                refused = isinstance(exc.os_error, RefusedDestination)
+                error = REFUSED if refused else f"{type(exc).__name__}: {exc}"[:300]
             except (aiohttp.ClientError, ValueError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
             except Exception as exc:  # a bug here must not leave the delivery leased forever

@@ -113,7 +113,7 @@ def test_make_run_twice_keeps_everything_on_apache_kafka(tmp_path: Any) -> None:
             while True:  # notifications learns the organization from the enrollment topic
                 sub = http.post(
                     f"{p.url('notifications')}/v1/subscriptions",
-                    json={"url": "http://127.0.0.1:9/hook", "event_types": ["record.verified"]},
+                    json={"url": "https://hooks.example.org/hook", "event_types": ["record.verified"]},
                     headers=key,
                 )
                 if sub.status_code == 201 or time.monotonic() > deadline:

@@ -403,7 +403,7 @@ async def _notify(
             made = _ok(
                 await client.post(
                     "/v1/subscriptions",
-                    json={"url": "http://127.0.0.1:9/hook", "event_types": types},
+                    json={"url": "https://hooks.example.org/hook", "event_types": types},
                     headers=world.headers(role),
                 ),
                 201,

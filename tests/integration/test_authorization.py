@@ -77,7 +77,7 @@ def _own_record(_: World, __: str) -> dict[str, Any]:
 
 def _subscription(_: World, role: str) -> dict[str, Any]:
     types = ["partner_feed.record_published"] if role == "partner" else ["record.verified"]
-    return {"url": "http://127.0.0.1:9/hook", "event_types": types}
+    return {"url": "https://hooks.example.org/hook", "event_types": types}
 
 
 PROBES = [Row("GET", "/healthz", EVERYONE), Row("GET", "/readyz", EVERYONE)]

@@ -293,13 +293,16 @@ async def test_people_get_email_and_organizations_get_signed_webhooks(
         "NOTIFICATIONS_WEBHOOK_MAX_ATTEMPTS": "3",
         "NOTIFICATIONS_WEBHOOK_TIMEOUT_SECONDS": "2",
         "NOTIFICATIONS_WEBHOOK_CONCURRENCY_PER_SUBSCRIPTION": "2",
+        # The receiver listens on this machine: allowed by the development-only setting.
+        "NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
     }
     employer = await register(enrollment, platform, "Sunrise Child Care", "employer")
     other = await register(enrollment, platform, "Elsewhere Academy", "training_provider")
     ada = await enroll(enrollment, platform, "Ada")
     bo = await enroll(enrollment, platform, "Bo")
     worker = start_processor("notifications", env, tmp_path / "notifications.log")
-    ctx = notifications_bootstrap(platform, kafka, NotificationsSettings(), database_url=url)
+    allow_local = NotificationsSettings(webhook_allow_private_urls=True)
+    ctx = notifications_bootstrap(platform, kafka, allow_local, database_url=url)
     try:
         async with client_for(notifications_app(ctx)) as api:
             key = bearer(employer["api_key"])

@@ -142,6 +142,16 @@ def test_retries_back_off_exponentially_with_jitter_up_to_a_cap() -> None:
         ("http://127.0.0.1:9000/x", False, False),
         ("http://10.1.2.3/x", False, False),
         ("http://localhost/x", False, False),
+        ("http://localhost./x", False, False),
+        ("http://169.254.169.254/latest/meta-data/", False, False),
+        ("http://[::ffff:127.0.0.1]/x", False, False),
+        ("http://[fd00::1]/x", False, False),
+        ("http://100.64.0.1/x", False, False),
+        (
+            "http://hooks.example.org/x",
+            False,
+            True,
+        ),  # a name: its addresses are checked on delivery
         ("ftp://example.org/x", True, False),
         ("javascript:alert(1)", True, False),
         ("https://user:pw@example.org/", True, False),
