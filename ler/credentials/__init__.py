@@ -30,6 +30,7 @@ from ler.credentials.jsonld import (
     CanonicalizationError,
     ContextNotPinnedError,
     OfflineDocumentLoader,
+    TooComplexError,
     canonize,
     default_loader,
 )
@@ -48,6 +49,13 @@ from ler.credentials.statuslist import (
     allocate_index,
     status_list_credential,
     status_list_entry,
+)
+from ler.credentials.trust import (
+    IssuerTrust,
+    TrustedIssuer,
+    TrustList,
+    assess_issuer,
+    with_issuer_trust,
 )
 from ler.credentials.verify import (
     Check,
@@ -68,6 +76,7 @@ __all__ = [
     "Check",
     "ContextNotPinnedError",
     "DidResolver",
+    "IssuerTrust",
     "KeyFileError",
     "KeyResolutionError",
     "KeyRing",
@@ -82,9 +91,13 @@ __all__ = [
     "StatusList",
     "StatusListError",
     "StatusListFetcher",
+    "TooComplexError",
+    "TrustList",
+    "TrustedIssuer",
     "Verdict",
     "add_proof",
     "allocate_index",
+    "assess_issuer",
     "build_did_web_document",
     "build_presentation",
     "canonize",
@@ -105,4 +118,5 @@ __all__ = [
     "verify_credential",
     "verify_presentation",
     "verify_proof",
+    "with_issuer_trust",
 ]

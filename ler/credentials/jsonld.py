@@ -17,21 +17,24 @@ import orjson
 from cachetools import LRUCache
 from frozendict import frozendict
 from pyld import jsonld  # type: ignore[import-untyped]
-from pyld.canon import URDNA2015  # type: ignore[import-untyped]
 from pyld.context_resolver import ContextResolver  # type: ignore[import-untyped]
 from pyld.identifier_issuer import IdentifierIssuer  # type: ignore[import-untyped]
 from pyld.jsonld import _is_absolute_iri  # type: ignore[import-untyped]
 
+from ler.credentials.canon import BoundedURDNA2015, WorkLimitExceeded
 from ler.credentials.contexts import PINNED_CONTEXTS, load_context
 
 __all__ = [
     "CanonicalizationError",
     "ContextNotPinnedError",
     "OfflineDocumentLoader",
+    "TooComplexError",
     "canonize",
     "default_loader",
 ]
 
+#: Inline contexts longer than this (as JSON) are processed afresh each time, never memoized.
+MEMO_MAX_CONTEXT_BYTES = 8192
 _ABSOLUTE_IRI = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|_:)")
 
 
@@ -48,6 +51,16 @@ class ContextNotPinnedError(LookupError):
 
 class CanonicalizationError(ValueError):
     """A document could not be turned into canonical N-Quads, or would lose data doing so."""
+
+
+class TooComplexError(CanonicalizationError):
+    """Canonicalizing the document would take more work than allowed (``ler.credentials.canon``):
+    a "poison graph" of look-alike blank nodes, too many statements, or past the deadline."""
+
+    def __init__(self, reason: str, *, timed_out: bool = False) -> None:
+        super().__init__(f"the document is too complex to check: {reason}")
+        self.reason = reason
+        self.timed_out = timed_out
 
 
 class OfflineDocumentLoader:
@@ -141,13 +154,16 @@ class _Processor(jsonld.JsonLdProcessor):  # type: ignore[misc]
 
 def _context_key(local_ctx: Any) -> str | bytes | None:
     """A local context by value: a URL, or the JSON text of the context in its own key order
-    (processing reads nothing else of it). None when it is not plain JSON."""
+    (processing reads nothing else of it). None when it is not plain JSON, or longer than
+    ``MEMO_MAX_CONTEXT_BYTES``: the memo holds at most 512 entries, and a key of any size posted by
+    anyone would let a few requests pin a lot of memory."""
     if isinstance(local_ctx, str):
-        return local_ctx
+        return local_ctx if len(local_ctx) <= MEMO_MAX_CONTEXT_BYTES else None
     try:
-        return orjson.dumps(local_ctx)
-    except TypeError:
+        text = orjson.dumps(local_ctx)
+    except (TypeError, orjson.JSONEncodeError):
         return None
+    return text if len(text) <= MEMO_MAX_CONTEXT_BYTES else None
 
 
 _PER_THREAD = threading.local()
@@ -224,7 +240,10 @@ def _normalize_expanded(
     for graph_name, graph in sorted(node_map.items()):
         if graph_name == "@default" or _is_absolute_iri(graph_name):
             dataset[graph_name] = processor._graph_to_rdf(graph, issuer, options)
-    return URDNA2015().main(dataset, options)
+    try:
+        return BoundedURDNA2015().main(dataset, options)
+    except WorkLimitExceeded as exc:
+        raise TooComplexError(exc.reason, timed_out=exc.timed_out) from None
 
 
 def canonize(document: Mapping[str, Any], loader: OfflineDocumentLoader | None = None) -> str:

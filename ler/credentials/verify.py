@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,9 +30,13 @@ from ler.credentials.jsonld import (
     CanonicalizationError,
     ContextNotPinnedError,
     OfflineDocumentLoader,
+    TooComplexError,
 )
 from ler.credentials.multikey import PublicKey
 from ler.credentials.statuslist import StatusList, StatusListError
+
+if TYPE_CHECKING:
+    from ler.credentials.trust import IssuerTrust
 
 __all__ = [
     "Check",
@@ -104,12 +108,28 @@ def _failed(name: str, problem_type: str, title: str, detail: str) -> Check:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The result: ``verified`` is True when no check failed (skipped checks do not fail it)."""
+    """The result: ``verified`` is True when no check failed (skipped checks do not fail it).
+
+    ``verified`` is about authenticity only; ``issuer`` (set by ``ler.credentials.trust``) says
+    who issued a credential and whether the verifier trusts them, and ``warnings`` holds what a
+    reader should know although no check failed (an issuer nobody vouches for).
+    """
 
     kind: str
     id: str | None
     checks: tuple[Check, ...]
     credentials: tuple[Verdict, ...] = field(default=())
+    issuer: IssuerTrust | None = None
+    warnings: tuple[Problem, ...] = field(default=())
+
+    @property
+    def trusted(self) -> bool:
+        """Verified, and every credential's issuer is trusted (False while trust is unknown)."""
+        if not self.verified:
+            return False
+        if self.kind == "presentation":
+            return all(nested.trusted for nested in self.credentials)
+        return self.issuer is not None and self.issuer.trusted
 
     @property
     def verified(self) -> bool:
@@ -139,6 +159,11 @@ class Verdict:
             "id": self.id,
             "checks": [check.to_dict() for check in self.checks],
         }
+        if self.issuer is not None:
+            data["issuer"] = self.issuer.to_dict()
+        if self.issuer is not None or any(n.issuer is not None for n in self.credentials):
+            data["trusted"] = self.trusted
+            data["warnings"] = [warning.to_dict() for warning in self.warnings]
         if self.kind == "presentation":
             data["credentials"] = [nested.to_dict() for nested in self.credentials]
         return data
@@ -188,6 +213,13 @@ def _parse_time(value: Any) -> datetime:
 
 
 def _describe_context_problem(exc: Exception) -> tuple[str, str, str]:
+    if isinstance(exc, TooComplexError):
+        return (
+            f"{_LER}{'verification-timeout' if exc.timed_out else 'too-complex'}",
+            "Too complex to verify",
+            f"This verifier stopped checking the signature: {exc.reason}. Genuine credentials "
+            "are never built like this; the document may be an attempt to slow verifiers down.",
+        )
     if isinstance(exc, ContextNotPinnedError):
         return (
             f"{_VCDM}PARSING_ERROR",

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import httpx
 import segno
-from fastapi import Body, Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,7 @@ from ler.outbox import BackgroundRelay, OutgoingMessage
 from ler.skills import UnknownRoleError
 from ler.topics import NOTIFICATIONS
 from ler.web import ApiError, JsonResponse, bearer_token, new_app, new_secret, problem, token_hash
+from services.wallet import verify_routes
 from services.wallet.bootstrap import WalletContext
 from services.wallet.domain import (
     MAX_SHARE_RECORDS,
@@ -40,7 +41,8 @@ from services.wallet.domain import (
 )
 from services.wallet.page import WALLET_PAGE
 from services.wallet.store import WalletApiStore
-from services.wallet.verifier import RegistryDocuments, Verifier, verdict_body
+from services.wallet.verifier import RegistryDocuments, Verifier
+from services.wallet.verify_pool import VerificationPool
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +134,7 @@ def create_app(ctx: WalletContext) -> FastAPI:
         name="wallet-api-outbox-relay",
     )
     http_box: dict[str, httpx.AsyncClient] = {}
-    verifier_box: dict[str, Verifier] = {}
+    trust = settings.trust_list()
     public_url = settings.public_url.rstrip("/")
 
     @contextlib.asynccontextmanager
@@ -140,19 +142,24 @@ def create_app(ctx: WalletContext) -> FastAPI:
         await store.open()
         client = httpx.AsyncClient(follow_redirects=False)
         http_box["client"] = client
-        verifier_box["verifier"] = Verifier(
+        pool = VerificationPool(settings.verify_workers, settings.verify_queue)
+        app.state.verifier = Verifier(
             RegistryDocuments(
                 client,
                 settings.verification_url,
                 settings.verification_public_url,
                 did_ttl=settings.did_cache_seconds,
                 status_ttl=settings.status_cache_seconds,
-            )
+            ),
+            trust=trust,
+            pool=pool,
+            deadline_seconds=settings.verify_deadline_seconds,
         )
         try:
             async with relay:
                 yield
         finally:
+            pool.close()
             await client.aclose()
             await store.close()
 
@@ -173,6 +180,8 @@ def create_app(ctx: WalletContext) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.verify_limits = settings.verify_limits()
+    app.include_router(verify_routes.router)
 
     def outgoing(event_type: str, share: Share, at: datetime, **extra: Any) -> OutgoingMessage:
         record = share_event(event_type, share, at=at, **extra)
@@ -398,23 +407,6 @@ def create_app(ctx: WalletContext) -> FastAPI:
             headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
         )
 
-    @app.post(
-        "/v1/verify",
-        tags=["verify"],
-        summary="Verify a credential or a presentation (anyone)",
-        description="Body: a Verifiable Credential or Presentation as is, or "
-        '`{"credential": {...}}`, or `{"presentation": {...}, "challenge": ..., "domain": ...}`. '
-        "Answers 200 with `verified`, every check, and a problem per failed check.",
-    )
-    async def verify(document: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-        verifier = verifier_box["verifier"]
-        kind, target, challenge, domain = _verify_request(document)
-        if kind == "credential":
-            verdict = await verifier.verify_credential(target)
-        else:
-            verdict = await verifier.verify_presentation(target, challenge=challenge, domain=domain)
-        return verdict_body(verdict)
-
     @app.get("/wallet", tags=["page"], summary="The wallet page", response_class=HTMLResponse)
     async def wallet_page() -> HTMLResponse:
         return HTMLResponse(
@@ -429,35 +421,6 @@ def create_app(ctx: WalletContext) -> FastAPI:
         )
 
     return app
-
-
-def _verify_request(body: dict[str, Any]) -> tuple[str, Any, str | None, str | None]:
-    """What ``POST /v1/verify`` was asked: (kind, document, challenge, domain)."""
-    extra = {"challenge", "domain"}
-    for name in ("challenge", "domain"):
-        if body.get(name) is not None and not isinstance(body[name], str):
-            raise ApiError(422, "the request is invalid", [problem(name, "must be a string")])
-    if "presentation" in body and set(body) <= {"presentation"} | extra:
-        return "presentation", body["presentation"], body.get("challenge"), body.get("domain")
-    if "credential" in body and set(body) == {"credential"}:
-        return "credential", body["credential"], None, None
-    types = body.get("type")
-    types = types if isinstance(types, list) else [types]
-    if "VerifiablePresentation" in types:
-        return "presentation", body, None, None
-    if "VerifiableCredential" in types:
-        return "credential", body, None, None
-    raise ApiError(
-        422,
-        "send a Verifiable Credential or Presentation",
-        [
-            problem(
-                "body",
-                "a VerifiableCredential, a VerifiablePresentation, "
-                '{"credential": ...} or {"presentation": ...}',
-            )
-        ],
-    )
 
 
 def _skill_ref(taxonomy: Any, skill_id: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 
 import httpx
 import orjson
+from cachetools import LRUCache
 
 from ler.credentials import (
     Check,
@@ -28,15 +30,24 @@ from ler.credentials import (
     Problem,
     StaticDidResolver,
     StatusListFetcher,
+    TrustList,
     Verdict,
     verify_credential,
     verify_presentation,
+    with_issuer_trust,
 )
+from services.wallet.verify_pool import Deadline, VerificationPool
 
 log = logging.getLogger(__name__)
 
 _DATE_KEYS = frozenset({"validFrom", "validUntil", "created", "expires"})
 _MAX_CACHED = 20_000
+#: Fetched documents kept (the registry's DID document and its status lists), most recent first.
+MAX_FETCHED_CACHED = 256
+#: Distinct status lists and DIDs one request may make the wallet look up; more are not fetched.
+MAX_LOOKUPS_PER_REQUEST = 8
+#: A status list id: one path segment of plain characters (the verification service's are digits).
+_LIST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class FetchedStatusLists(StatusListFetcher):
@@ -97,9 +108,14 @@ class RegistryDocuments:
         self.status_ttl = status_ttl
         self.failure_ttl = failure_ttl
         self.clock = clock
-        self._cache: dict[str, _Cached] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._cache: LRUCache[str, _Cached] = LRUCache(maxsize=MAX_FETCHED_CACHED)
+        self._locks: LRUCache[str, asyncio.Lock] = LRUCache(maxsize=MAX_FETCHED_CACHED)
         self.fetches = 0
+
+    @property
+    def cached(self) -> int:
+        """How many fetched documents (or failures) are held."""
+        return len(self._cache)
 
     async def did_document(self, did: str) -> Fetched | None:
         """The registry's DID document if ``did`` is the registry's ``did:web``, else None."""
@@ -111,8 +127,11 @@ class RegistryDocuments:
         return found
 
     async def status_list(self, url: str) -> Fetched | None:
+        """The registry's status list named ``url`` exactly: ``{public_url}/v1/status-lists/``
+        and a list id (one plain path segment). Anything else (a query, a fragment, another path or host) is
+        not fetched, so posted documents cannot make the wallet fetch or cache new entries."""
         prefix = f"{self.public_url}/v1/status-lists/"
-        if not url.startswith(prefix) or "/" in url[len(prefix) :] or "?" in url:
+        if not url.startswith(prefix) or not _LIST_ID.match(url[len(prefix) :]):
             return None
         return await self._get(
             f"{self.verification_url}/v1/status-lists/{url[len(prefix) :]}", self.status_ttl
@@ -157,9 +176,10 @@ def _node_id(value: Any) -> str | None:
 
 
 def _did_of(reference: Any) -> str | None:
+    """The DID of a DID URL: without its fragment, query or path."""
     if not isinstance(reference, str) or not reference.startswith("did:"):
         return None
-    return reference.split("#", 1)[0]
+    return re.split(r"[#?/]", reference, maxsplit=1)[0]
 
 
 def _references(document: Any) -> tuple[set[str], set[str]]:
@@ -267,33 +287,54 @@ def _dates(shown: Any, rests_on: list[Fetched]) -> list[datetime]:
     return [*_boundaries(shown), *(b for f in rests_on for b in f.boundaries)]
 
 
+TIMED_OUT = "urn:ler:problem:verification-timeout"
+
+
+def _timed_out(verdict: Verdict) -> bool:
+    return any(problem.type == TIMED_OUT for problem in verdict.problems)
+
+
 class Verifier:
     """Verifies credentials and presentations from this registry and from any issuer that uses
-    the same standards (``did:key``; ``did:web`` of this registry).
+    the same standards (``did:key``; ``did:web`` of this registry), and says of each credential
+    whether its issuer is on the trust list.
 
-    Checks run on the event loop, a credential at a time (about a millisecond each, mostly
-    JSON-LD canonicalization), after an ``asyncio.sleep(0)`` that lets waiting I/O through. A
-    worker thread was measured to cost more than it spared: every OpenSSL, zlib and hashlib call
-    in a check releases the GIL and then waits up to the switch interval (5 ms) to take it back
-    from the busy loop (cold presentations: 145-185/s in a thread, 240/s on the loop).
+    The checks themselves (JSON-LD canonicalization, mostly) run in a bounded pool of worker
+    threads under a deadline per request (``services.wallet.verify_pool``), never on the event
+    loop: one slow document must not hold every other request. Cached verdicts are answered on
+    the loop. A verdict cut short by the deadline is not cached (it says nothing about the
+    document, only about the moment).
     """
 
-    def __init__(self, documents: RegistryDocuments, cache: VerdictCache | None = None) -> None:
+    def __init__(
+        self,
+        documents: RegistryDocuments,
+        cache: VerdictCache | None = None,
+        *,
+        trust: TrustList | None = None,
+        pool: VerificationPool | None = None,
+        deadline_seconds: float = 0.8,
+    ) -> None:
         self.documents = documents
         self.cache = cache or VerdictCache()
+        self.trust = trust or TrustList(())
+        self.pool = pool or VerificationPool()
+        self.deadline_seconds = deadline_seconds
         self._resolvers: dict[tuple[str, ...], StaticDidResolver] = {}
 
     async def _context(self, document: Any) -> _Context:
         dids, urls = _references(document)
         fetched: dict[str, Fetched] = {}
-        for url in sorted(urls):
+        # A document may name any number of status lists and DIDs; only a few are looked up
+        # (a credential of this registry names one DID and one or two lists).
+        for url in sorted(urls)[:MAX_LOOKUPS_PER_REQUEST]:
             found = await self.documents.status_list(url)
             if found is not None:
                 fetched[url] = found
                 issuer = _did_of(_node_id(found.document.get("issuer")))
                 if issuer:
                     dids.add(issuer)
-        for did in sorted(dids):
+        for did in sorted(dids)[:MAX_LOOKUPS_PER_REQUEST]:
             doc = await self.documents.did_document(did)
             if doc is not None:
                 fetched[did] = doc
@@ -314,18 +355,28 @@ class Verifier:
         return resolver
 
     async def verify_credential(self, credential: Any, now: datetime | None = None) -> Verdict:
+        """Raises :class:`~services.wallet.verify_pool.VerificationBusy` when no worker is free
+        before the deadline."""
         context = await self._context(credential)
-        await asyncio.sleep(0)
-        return self._credential(credential, context, now or datetime.now(UTC))
+        deadline = Deadline(self.deadline_seconds)
+        return await self._credential(credential, context, now or datetime.now(UTC), deadline)
 
-    def _credential(self, credential: Any, context: _Context, now: datetime) -> Verdict:
+    async def _credential(
+        self, credential: Any, context: _Context, now: datetime, deadline: Deadline
+    ) -> Verdict:
         rests_on = context.rests_on(credential)
         key = _key("credential", credential, rests_on)
         cached = self.cache.get(key, now)
         if cached is not None:
             return cached
-        verdict = verify_credential(credential, context.resolver, context.lists, now=now)
-        self.cache.put(key, verdict, now, _dates(credential, rests_on))
+
+        def check() -> Verdict:
+            verdict = verify_credential(credential, context.resolver, context.lists, now=now)
+            return with_issuer_trust(verdict, credential, self.trust)
+
+        verdict = await self.pool.run(deadline, check)
+        if not _timed_out(verdict):
+            self.cache.put(key, verdict, now, _dates(credential, rests_on))
         return verdict
 
     async def verify_presentation(
@@ -336,8 +387,11 @@ class Verifier:
         domain: str | None = None,
         now: datetime | None = None,
     ) -> Verdict:
+        """Raises :class:`~services.wallet.verify_pool.VerificationBusy` as
+        :meth:`verify_credential` does."""
         now = now or datetime.now(UTC)
         context = await self._context(presentation)
+        deadline = Deadline(self.deadline_seconds)
         rests_on = context.rests_on(presentation)
         key = _key("presentation", [presentation, challenge, domain], rests_on)
         cached = self.cache.get(key, now)
@@ -349,31 +403,38 @@ class Verifier:
             and challenge is None
             and domain is None
         ):
-            verdict = await self._unsigned_presentation(presentation, context, now)
+            verdict = await self._unsigned_presentation(presentation, context, now, deadline)
         else:
-            await asyncio.sleep(0)
-            verdict = verify_presentation(
-                presentation,
-                context.resolver,
-                context.lists,
-                now=now,
-                challenge=challenge,
-                domain=domain,
-            )
-        self.cache.put(key, verdict, now, _dates(presentation, rests_on))
+
+            def check() -> Verdict:
+                verdict = verify_presentation(
+                    presentation,
+                    context.resolver,
+                    context.lists,
+                    now=now,
+                    challenge=challenge,
+                    domain=domain,
+                )
+                nested = presentation.get("verifiableCredential")
+                nested = _as_list(nested) if isinstance(presentation, Mapping) else []
+                return with_issuer_trust(verdict, presentation, self.trust, nested)
+
+            verdict = await self.pool.run(deadline, check)
+        if not _timed_out(verdict):
+            self.cache.put(key, verdict, now, _dates(presentation, rests_on))
         return verdict
 
     async def _unsigned_presentation(
-        self, presentation: Mapping[str, Any], context: _Context, now: datetime
+        self, presentation: Mapping[str, Any], context: _Context, now: datetime, deadline: Deadline
     ) -> Verdict:
         # Nothing signs the presentation as a whole, so each credential in it stands alone and
         # its (cached) verdict is reused: a new presentation of known credentials costs little.
+        # The shell has no proof: checking it is structure and dates only, done here.
         shell = {k: v for k, v in presentation.items() if k != "verifiableCredential"}
         outer = verify_presentation(shell, context.resolver, context.lists, now=now)
         nested = []
         for item in _as_list(presentation.get("verifiableCredential")):
-            await asyncio.sleep(0)
-            nested.append(self._credential(item, context, now))
+            nested.append(await self._credential(item, context, now, deadline))
         checks = [c for c in outer.checks if c.name != "credentials"]
         checks.append(_credentials_check(tuple(nested)))
         return Verdict("presentation", outer.id, tuple(checks), tuple(nested))
@@ -395,30 +456,3 @@ def _credentials_check(nested: tuple[Verdict, ...]) -> Check:
         detail,
         Problem("urn:ler:problem:credential-failed", "A credential failed its checks", detail),
     )
-
-
-def verdict_body(verdict: Verdict) -> dict[str, Any]:
-    """The answer of ``POST /v1/verify``: the verdict, and one RFC 9457 problem per failed check
-    (nested credentials' included, each naming the check and the credential)."""
-    body = verdict.to_dict()
-    problems: list[dict[str, Any]] = []
-
-    def collect(v: Verdict, credential: str | None) -> None:
-        for check in v.checks:
-            if check.problem is not None and not (
-                check.name == "credentials" and v.kind == "presentation"
-            ):
-                item: dict[str, Any] = {**check.problem.to_dict(), "check": check.name}
-                if credential is not None:
-                    item["credential"] = credential
-                problems.append(item)
-        for index, inner in enumerate(v.credentials):
-            collect(inner, inner.id or f"verifiableCredential[{index}]")
-
-    collect(verdict, None)
-    if verdict.kind == "presentation" and not problems:
-        problems.extend(
-            {**c.problem.to_dict(), "check": c.name} for c in verdict.checks if c.problem
-        )
-    body["problems"] = problems
-    return body
