@@ -31,7 +31,7 @@ from ler.web import (
     token_hash,
     too_many_requests,
 )
-from services.enrollment import affiliations
+from services.enrollment import access, affiliations
 from services.enrollment.bootstrap import EnrollmentContext
 from services.enrollment.deps import Admin, Issuer, Owner, PersonOrAdmin, PersonPath
 from services.enrollment.domain import (
@@ -134,6 +134,7 @@ def create_app(ctx: EnrollmentContext) -> FastAPI:
     app.state.issuers = {}
     app.state.wake_relay = relay.wake
     app.include_router(affiliations.router)
+    app.include_router(access.router)
 
     def outgoing(topic: str, key: str, record: dict[str, Any], traceparent: str) -> OutgoingMessage:
         return OutgoingMessage(

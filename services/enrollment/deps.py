@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Annotated
 
@@ -17,6 +18,15 @@ PersonPath = Annotated[uuid.UUID, Path(description="The person's id")]
 def context(request: Request) -> EnrollmentContext:
     ctx: EnrollmentContext = request.app.state.ctx
     return ctx
+
+
+#: How long an API key found in the database is trusted without looking again: a key rotated or
+#: revoked through another replica stops working within this (docs/security.md).
+ISSUER_CACHE_SECONDS = 0.5
+
+
+def is_admin(ctx: EnrollmentContext, token: str) -> bool:
+    return _is_admin(ctx, token)
 
 
 def _is_admin(ctx: EnrollmentContext, token: str) -> bool:
@@ -41,14 +51,27 @@ async def current_issuer(request: Request) -> Organization:
     token = _required(request, "an organization's API key")
     ctx = context(request)
     digest = token_hash(token)
-    cache: dict[str, Organization] = request.app.state.issuers
-    org = cache.get(digest) or await ctx.store.organization_by_key(digest)
+    cache: dict[str, tuple[Organization, float]] = request.app.state.issuers
+    now = time.monotonic()
+    cached = cache.get(digest)
+    org = cached[0] if cached and cached[1] > now else await ctx.store.organization_by_key(digest)
     if org is None:
+        cache.pop(digest, None)
         raise ApiError(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
-    cache[digest] = org
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[digest] = (org, now + ISSUER_CACHE_SECONDS)
     if org.kind == "partner":
         raise ApiError(403, "partners cannot submit records")
     return org
+
+
+def forget_issuer(request: Request, organization_id: str) -> None:
+    """Drop this organization's cached keys (its key was just rotated or revoked here)."""
+    cache: dict[str, tuple[Organization, float]] = request.app.state.issuers
+    for digest, (org, _) in list(cache.items()):
+        if org.organization_id == organization_id:
+            cache.pop(digest, None)
 
 
 async def _token_owner(request: Request, person_id: uuid.UUID, token: str) -> str:

@@ -258,6 +258,38 @@ class EnrollmentStore:
         except IntegrityError as exc:
             raise IdempotencyConflict from exc
 
+    async def set_api_key(
+        self, organization_id: str, api_key_sha256: str, outgoing: OutgoingMessage
+    ) -> bool:
+        """Replace the organization's key hash (and publish it); False if no such organization."""
+        t = self.organizations
+        async with self.db.transaction() as conn:
+            changed = await conn.execute(
+                t.update()
+                .where(t.c.organization_id == organization_id)
+                .values(api_key_sha256=api_key_sha256)
+            )
+            if not changed.rowcount:
+                return False
+            await enqueue(conn, self.outbox, [outgoing])
+        return True
+
+    async def set_person_token(
+        self, person_id: str, token_sha256: str, outgoing: OutgoingMessage
+    ) -> bool:
+        """Replace the person's access token hash (and publish it); False if no such person."""
+        t = self.persons
+        async with self.db.transaction() as conn:
+            changed = await conn.execute(
+                t.update()
+                .where(t.c.person_id == person_id)
+                .values(access_token_sha256=token_sha256)
+            )
+            if not changed.rowcount:
+                return False
+            await enqueue(conn, self.outbox, [outgoing])
+        return True
+
     async def add_affiliation(
         self, person_id: str, organization_id: str, added_by: str, outgoing: OutgoingMessage
     ) -> bool:

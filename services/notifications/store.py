@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import MetaData, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ler.access_sql import apply_access_changes
 from ler.sql import Database
 from ler.sqlstore import SqlProcessorStore
 from services.notifications.domain import (
@@ -130,6 +131,13 @@ class SqlNotificationStore(SqlProcessorStore[NotificationChange]):
                     for o in organizations
                 ],
             )
+        # A reset token or a rotated or revoked key: the API stops accepting the old one.
+        await apply_access_changes(
+            conn,
+            changes,
+            persons=(t.persons, "token_sha256"),
+            organizations=(t.organizations, "api_key_sha256"),
+        )
         if records:
             await conn.execute(
                 self.db.insert_ignore(t.records),

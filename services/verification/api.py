@@ -16,6 +16,7 @@ from ler.kafka import started_producer
 from ler.outbox import BackgroundRelay, SqlOutbox
 from ler.web import ApiError, JsonResponse, new_app, new_secret, problem, token_hash
 from services.verification import declines
+from services.verification import staff as staff_routes
 from services.verification.bootstrap import VerificationContext
 from services.verification.deps import Admin, AnyCaller, Person, Staff
 from services.verification.domain import REASON_CODES, RECORD_STATES, TransitionError
@@ -27,6 +28,7 @@ from services.verification.models import (
     RevocationIn,
 )
 from services.verification.ops import add_ops_routes
+from services.verification.read_log import audit_reads, reads_of
 from services.verification.sla import WINDOWS, dashboard
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ def create_app(ctx: VerificationContext) -> FastAPI:
     app.state.ctx = ctx
     app.state.wake_relay = wake_relay
     app.include_router(declines.router)
+    app.include_router(staff_routes.router)
 
     @app.post(
         "/v1/reviewers", status_code=201, tags=["review"], summary="Create a reviewer (admin)"
@@ -99,12 +102,13 @@ def create_app(ctx: VerificationContext) -> FastAPI:
 
     @app.get("/v1/reviews", tags=["review"], summary="The review queue (reviewers, admin)")
     async def list_reviews(
-        _: Staff,
+        caller: Staff,
         state: Annotated[str, Query(pattern="^(pending|verified|rejected|revoked)$")] = "pending",
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> dict[str, Any]:
         items = await store.reviews(state, limit, offset)
+        await audit_reads(store, caller, (i["record_id"] for i in items), "review_queue")
         return {"state": state, "items": items, "reason_codes": REASON_CODES}
 
     @app.post(
@@ -138,12 +142,14 @@ def create_app(ctx: VerificationContext) -> FastAPI:
 
     @app.get("/v1/appeals", tags=["appeals"], summary="The appeal queue (reviewers, admin)")
     async def list_appeals(
-        _: Staff,
+        caller: Staff,
         state: Annotated[str, Query(pattern="^(pending|upheld|denied)$")] = "pending",
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> dict[str, Any]:
-        return {"state": state, "items": await store.appeals_list(state, limit, offset)}
+        items = await store.appeals_list(state, limit, offset)
+        await audit_reads(store, caller, (i["record_id"] for i in items), "appeal_queue")
+        return {"state": state, "items": items}
 
     @app.post(
         "/v1/appeals/{appeal_id}/decision",
@@ -169,11 +175,13 @@ def create_app(ctx: VerificationContext) -> FastAPI:
             raise ApiError(404, "no record with this id among yours")
         if record["state"] not in RECORD_STATES:  # pragma: no cover - the store writes these
             raise ApiError(500, "unknown record state")
+        await audit_reads(store, caller, [str(record_id)], "audit_trail")
         return {
             "record_id": str(record_id),
             "state": record["state"],
             "version": record["version"],
             "trail": await store.audit_trail(str(record_id)),
+            "reads": await reads_of(store, str(record_id)),
         }
 
     @app.get(
@@ -185,6 +193,7 @@ def create_app(ctx: VerificationContext) -> FastAPI:
         found = await store.credential(str(credential_id))
         if found is None or not (caller.is_admin or caller.person_id == found["person_id"]):
             raise ApiError(404, "no credential with this id among yours")
+        await audit_reads(store, caller, [found["record_id"]], "credential")
         return JsonResponse(found["document"], headers={"Cache-Control": "no-store"})
 
     @app.post(

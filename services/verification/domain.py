@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from ler.access import AccessChanged, access_change
+
 PRODUCER = "verification"
 
 AUTO = "auto_verification"
@@ -241,13 +243,16 @@ def record_affiliated(submitter_kind: str, data: dict[str, Any]) -> bool:
     return submitter_kind == "organization" and data.get("affiliated") is True
 
 
-VerificationChange = PersonKnown | OrganizationKnown | RecordSubmitted
+VerificationChange = PersonKnown | OrganizationKnown | RecordSubmitted | AccessChanged
 
 
 def changes_for(
     event_type: str, record: dict[str, Any], key: bytes | None
 ) -> list[VerificationChange]:
     """The changes one decoded input event implies; events the service ignores give []."""
+    access = access_change(event_type, record)
+    if access is not None:
+        return [access]
     if event_type == "PersonEnrolled":
         return [PersonKnown(str(record["person_id"]), record["access_token_sha256"])]
     if event_type == "OrganizationRegistered":

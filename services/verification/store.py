@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ler.access_sql import apply_access_changes
 from ler.avro import AvroCodec
 from ler.envelope import event as new_event
 from ler.envelope import new_envelope
@@ -64,6 +65,7 @@ from services.verification.domain import (
     check_revocation,
     record_affiliated,
 )
+from services.verification.read_log import reads_table as staff_reads_table
 
 PREFIX = "verification"
 
@@ -188,6 +190,7 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
             Column("token_sha256", String(64), nullable=False, unique=True),
             Column("created_at", DateTime(timezone=True), nullable=False),
         )
+        self.reads = staff_reads_table(metadata)  # reads by staff (services/verification/staff)
         self.audit = Table(
             "verification_audit",
             metadata,
@@ -223,6 +226,13 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
         for change in changes:
             if isinstance(change, OrganizationKnown):
                 await self._organization_known(conn, change, out)
+        # A reset token or a rotated or revoked key: the API stops accepting the old one.
+        await apply_access_changes(
+            conn,
+            changes,
+            persons=(self.persons, "token_sha256"),
+            organizations=(self.organizations, "api_key_sha256"),
+        )
         records = [c for c in changes if isinstance(c, RecordSubmitted)]
         if records:
             await self._records_submitted(conn, records, out)

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from ler.access import AccessChanged, access_change
 from ler.credentials import build_presentation
 from ler.envelope import event, new_envelope
 from ler.skills import (
@@ -40,6 +41,7 @@ COMMON_FIELDS = {
     "submitted_by",
     "submitter_kind",
     "title",
+    "affiliated",  # intake's routing input for verification, not part of the record
 }
 
 
@@ -91,7 +93,7 @@ class VerificationSeen:
     data: dict[str, Any]
 
 
-WalletChange = PersonJoined | OrganizationKnown | RecordAdded | VerificationSeen
+WalletChange = PersonJoined | OrganizationKnown | RecordAdded | VerificationSeen | AccessChanged
 
 VERIFICATION_EVENTS = {
     "RecordQueuedForReview",
@@ -119,6 +121,9 @@ _STATUS_FIELDS = (
 
 def changes_for(event_type: str, record: dict[str, Any], key: bytes | None) -> list[WalletChange]:
     """The wallet changes one decoded event implies; events the wallet doesn't show give []."""
+    access = access_change(event_type, record)
+    if access is not None:
+        return [access] if access.kind == "person" else []
     if event_type == "PersonEnrolled":
         person_id = _same_key(record, "person_id", key)
         return [

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ler.access_sql import apply_access_changes
 from ler.outbox import OutboxSource, OutgoingMessage, SqlOutbox, enqueue, outbox_table
 from ler.skills import SkillEvidence, Taxonomy, load_taxonomy
 from ler.sql import Database
@@ -235,6 +236,8 @@ class SqlWalletStore(SqlProcessorStore[WalletChange]):
                     for o in organizations
                 ],
             )
+        # A reset access token: the API stops accepting the old one.
+        await apply_access_changes(conn, changes, persons=(self.persons, "token_sha256"))
         fresh: set[str] = set()
         if records:
             # RETURNING names the records this batch really added (not redeliveries).

@@ -29,6 +29,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from ler.access import AccessChanged
 from ler.outbox import OutgoingMessage, pack_headers
 from ler.processing import TP, Batch, ProcessorStore, StalePositions
 from ler.skills import SkillEvidence, Taxonomy, load_taxonomy
@@ -232,6 +233,10 @@ class MongoWalletStore(ProcessorStore[WalletChange]):
             if change.demographics:
                 fields["demographics"] = change.demographics
             update: dict[str, Any] = {"$setOnInsert": fields}
+        elif isinstance(change, AccessChanged):
+            # A reset access token (the wallet keeps no organization keys).
+            collection, key = self.persons, change.subject_id
+            update = {"$set": {"token_sha256": change.sha256}}
         elif isinstance(change, OrganizationKnown):
             collection, key = self.organizations, change.organization_id
             update = {"$setOnInsert": {"name": change.name, "kind": change.kind}}

@@ -47,6 +47,9 @@ ISSUED = ("get", "revoke:issuer", "revoke:admin", f"revoke:{SPARE}")
 AFFILIABLE = ("affiliable:admin", "affiliable:person")
 AFFILIATED = ("affiliation:admin", "affiliation:person", f"affiliation:{SPARE}")
 DECLINED = ("decline:person", f"decline:{SPARE}")
+KEY_ORGS = ("keyorg:admin", f"keyorg:{SPARE}", "revokeorg:admin", f"revokeorg:{SPARE}")
+RESETTABLE = ("resettable:admin", f"resettable:{SPARE}")
+REVIEWERS = ("reviewer:admin", f"reviewer:{SPARE}")
 SELF_REPORTED = (
     "review:admin",
     "review:reviewer",
@@ -266,6 +269,14 @@ async def _affiliations(world: World, post: Any) -> tuple[bytes, str]:
         world.ids[name] = made["organization_id"]
         if name in AFFILIATED:
             await post(path, {"organization_id": made["organization_id"]}, admin)
+    # Objects of the access rows: organizations whose key is rotated or revoked, persons whose
+    # token is reset (the issuer rotates its own key: ``keyorg:issuer``).
+    for name in KEY_ORGS:
+        made = await post("/v1/organizations", {"name": name, "kind": "employer"}, admin)
+        world.ids[name] = made["organization_id"]
+    world.ids["keyorg:issuer"] = world.ids["issuer_id"]
+    for name in RESETTABLE:
+        world.ids[name] = (await post("/v1/persons", new_person(world), admin))["person_id"]
     stranger = await post("/v1/organizations", {"name": "Stranger", "kind": "employer"}, admin)
     return stranger["organization_id"].encode(), stranger["api_key"]
 
@@ -295,6 +306,9 @@ async def _verify(
             await client.post("/v1/reviewers", json={"name": "Rowan"}, headers=admin), 201
         )
         world.tokens["reviewer"] = reviewer["access_token"]
+        for name in REVIEWERS:  # reviewers the revocation row revokes
+            made = await client.post("/v1/reviewers", json={"name": name}, headers=admin)
+            world.ids[name] = _ok(made, 201)["reviewer_id"]
         rejections = {
             "appeal:admin": "reviewer",
             "appeal:reviewer": "admin",

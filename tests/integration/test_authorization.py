@@ -115,12 +115,43 @@ ENROLLMENT = [
         params=own("organization_id", "affiliation"),
     ),
     Row("POST", "/v1/persons/{person_id}/records", only("person"), _own_record, 202),
+    Row(
+        "POST",
+        "/v1/persons/{person_id}/access-token",
+        only("admin"),
+        ok=201,
+        params=own("person_id", "resettable"),
+    ),
+    # An organization revokes its own key too (tests/integration/test_access_revocation.py);
+    # here the issuer's key must outlive this row, so only the admin's call is allowed.
+    Row(
+        "DELETE",
+        "/v1/organizations/{organization_id}/api-key",
+        only("admin"),
+        ok=204,
+        params=own("organization_id", "revokeorg"),
+    ),
+    # Last: the issuer rotates its own key, after which the world's issuer key is gone here.
+    Row(
+        "POST",
+        "/v1/organizations/{organization_id}/api-key",
+        only("admin", "issuer"),
+        ok=201,
+        params=own("organization_id", "keyorg"),
+    ),
 ]
 
 VERIFICATION = [
     *PROBES,
     Row("POST", "/v1/reviewers", only("admin"), lambda w, r: {"name": f"Reviewer {r}"}, 201),
     Row("GET", "/v1/reviews", STAFF),
+    Row(
+        "DELETE",
+        "/v1/reviewers/{reviewer_id}",
+        only("admin"),
+        ok=204,
+        params=own("reviewer_id", "reviewer"),
+    ),
     Row(
         "POST",
         "/v1/reviews/{record_id}/decision",
