@@ -183,9 +183,6 @@ def notification_changes(
     access = access_change(event_type, record)
     if access is not None:
         return [access]
-    access = access_change(event_type, record)
-    if access is not None:
-        return [access]
     if event_type == "PersonEnrolled":
         person_id = _keyed(record, "person_id", key)
         return [
