@@ -34,7 +34,10 @@ class LimitProblem:
 
 
 def document_problem(document: Any, limits: DocumentLimits) -> LimitProblem | None:
-    """The first limit ``document`` passes, or None. Stops walking as soon as one is passed."""
+    """The first limit ``document`` passes, or None. Stops walking as soon as one is passed.
+
+    Depth counts objects and lists inside one another (``[[]]`` is 2 deep); values count every
+    object, list, string, number, boolean and null."""
     values = 0
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
@@ -48,7 +51,7 @@ def document_problem(document: Any, limits: DocumentLimits) -> LimitProblem | No
             children = node
         else:
             continue
-        if depth >= limits.max_depth and len(children) > 0:
+        if depth > limits.max_depth:
             return LimitProblem("body", f"nested at most {limits.max_depth} levels deep")
         stack.extend((child, depth + 1) for child in children)
     return _credentials_problem(document, limits)

@@ -153,31 +153,33 @@ async def test_twenty_poison_graphs_at_once_leave_healthz_answering(
 ) -> None:
     credentials = [poison_graph(7, did_key()) for _ in range(20)]
     with served_wallet(kafka, tmp_path) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as attacker:
-            async with httpx.AsyncClient(base_url=url, timeout=30) as prober:
-                await prober.get("/healthz")  # the connection is open before the flood
-                stop = asyncio.Event()
-                health: list[float] = []
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=30) as attacker,
+            httpx.AsyncClient(base_url=url, timeout=30) as prober,
+        ):
+            await prober.get("/healthz")  # the connection is open before the flood
+            stop = asyncio.Event()
+            health: list[float] = []
 
-                async def probe() -> None:
-                    while not stop.is_set():
-                        started = time.perf_counter()
-                        assert (await prober.get("/healthz")).status_code == 200
-                        health.append(time.perf_counter() - started)
-                        await asyncio.sleep(0.005)
-
-                async def attack(credential: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+            async def probe() -> None:
+                while not stop.is_set():
                     started = time.perf_counter()
-                    response = await attacker.post("/v1/verify", json=credential)
-                    assert response.status_code == 200, response.text
-                    return time.perf_counter() - started, response.json()
+                    assert (await prober.get("/healthz")).status_code == 200
+                    health.append(time.perf_counter() - started)
+                    await asyncio.sleep(0.005)
 
-                prober_task = asyncio.create_task(probe())
-                await asyncio.sleep(0.05)
-                answers = await asyncio.gather(*(attack(c) for c in credentials))
-                await asyncio.sleep(0.05)
-                stop.set()
-                await prober_task
+            async def attack(credential: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+                started = time.perf_counter()
+                response = await attacker.post("/v1/verify", json=credential)
+                assert response.status_code == 200, response.text
+                return time.perf_counter() - started, response.json()
+
+            prober_task = asyncio.create_task(probe())
+            await asyncio.sleep(0.05)
+            answers = await asyncio.gather(*(attack(c) for c in credentials))
+            await asyncio.sleep(0.05)
+            stop.set()
+            await prober_task
     times = sorted(took for took, _ in answers)
     health.sort()
     p99 = health[min(len(health) - 1, int(len(health) * 0.99))]
@@ -302,7 +304,8 @@ async def test_a_verdict_says_who_issued_the_credential_and_whether_they_are_tru
     [warning] = verdict["warnings"]
     assert warning["type"] == "urn:ler:problem:issuer-impersonation"
     assert warning["title"] == "Issuer pretends to be someone else"
-    assert key.controller in warning["detail"] and DID in warning["detail"]
+    assert key.controller in warning["detail"]
+    assert DID in warning["detail"]
     assert verdict["summary"].startswith("Genuine but not vouched for")
 
     # Another issuer nobody listed: a plain warning, inside a presentation too.
