@@ -8,7 +8,6 @@ event: nothing half-written, nothing published that did not happen.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +65,7 @@ from services.verification.domain import (
     record_affiliated,
 )
 from services.verification.read_log import reads_table as staff_reads_table
+from services.verification.statuslists import allocate_indices
 
 PREFIX = "verification"
 
@@ -138,7 +138,8 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
             "verification_credentials",
             metadata,
             Column("credential_id", String(36), primary_key=True),
-            Column("record_id", String(36), nullable=False, unique=True),
+            # Not unique: an upheld appeal of a revocation gives the record a new credential.
+            Column("record_id", String(36), nullable=False, index=True),
             Column("person_id", String(36), nullable=False),
             Column("organization_id", String(36), nullable=True),
             Column("credential_type", String(40), nullable=False),
@@ -566,55 +567,14 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
     async def _allocate_indices(
         self, conn: AsyncConnection, credential_ids: list[str]
     ) -> list[tuple[str, int]]:
-        """Random free indices in the current status list (a new list once half of it is used).
-
-        The list's row is locked (PostgreSQL ``FOR UPDATE``; SQLite's write lock is taken at
-        BEGIN), so checking for taken indices and then inserting them cannot race.
-        """
-        s, e = self.status_lists, self.status_entries
-        query = (
-            select(s.c.list_id, s.c.size)
-            .where(s.c.used * 2 < s.c.size)
-            .order_by(s.c.created_at, s.c.list_id)
-            .limit(1)
+        return await allocate_indices(
+            self.db,
+            self.status_lists,
+            self.status_entries,
+            conn,
+            credential_ids,
+            self.status_list_size,
         )
-        if self.db.is_postgres:
-            query = query.with_for_update()
-        current = (await conn.execute(query)).first()
-        if current is None:
-            count = await conn.scalar(select(func.count()).select_from(s))
-            list_id, size = str(int(count or 0) + 1), self.status_list_size
-            await conn.execute(
-                s.insert().values(list_id=list_id, size=size, used=0, created_at=datetime.now(UTC))
-            )
-        else:
-            list_id, size = current.list_id, current.size
-        chosen: set[int] = set()
-        while len(chosen) < len(credential_ids):
-            candidates = {secrets.randbelow(size) for _ in range(len(credential_ids) - len(chosen))}
-            candidates -= chosen
-            taken = set(
-                (
-                    await conn.execute(
-                        select(e.c.status_index).where(
-                            e.c.list_id == list_id, e.c.status_index.in_(candidates)
-                        )
-                    )
-                ).scalars()
-            )
-            chosen |= candidates - taken
-        indices = list(chosen)
-        await conn.execute(
-            e.insert(),
-            [
-                {"list_id": list_id, "status_index": index, "credential_id": credential_id}
-                for index, credential_id in zip(indices, credential_ids, strict=True)
-            ],
-        )
-        await conn.execute(
-            s.update().where(s.c.list_id == list_id).values(used=s.c.used + len(indices))
-        )
-        return [(list_id, index) for index in indices]
 
     async def _issue(
         self,
@@ -843,32 +803,10 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                 )
                 result["credential_id"] = await self._issue(conn, row, actor, APPEAL, None, out)
             elif decision == "upheld":
-                c = self.credentials
-                await conn.execute(
-                    c.update()
-                    .where(c.c.credential_id == row["credential_id"])
-                    .values(revoked=False, revoked_reason=None)
-                )
-                version = await self._transition(
-                    conn,
-                    row,
-                    "CredentialReinstated",
-                    actor,
-                    {"state": VERIFIED},
-                    {"appeal_id": appeal_id},
-                )
-                out.append(
-                    self._event(
-                        "CredentialReinstated",
-                        row,
-                        actor,
-                        version,
-                        queue=APPEAL,
-                        credential_id=row["credential_id"],
-                        appeal_id=appeal_id,
-                    )
-                )
-                result["credential_id"] = row["credential_id"]
+                # Revocation is final (Bitstring Status List): the revoked credential keeps its
+                # bit, and the record gets a new credential with a new index.
+                result["credential_id"] = await self._issue(conn, row, actor, APPEAL, None, out)
+                result["replaces"] = row["credential_id"]
             result["record_state"] = row["state"]
             await enqueue(conn, self.api_outbox, out)
         return result

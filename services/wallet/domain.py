@@ -219,6 +219,7 @@ def record_status(transitions: list[tuple[int, str, str, dict[str, Any]]]) -> di
                 credential=json.loads(data["credential"]) if data.get("credential") else None,
             )
             out.pop("rejection", None)
+            out.pop("revocation", None)  # an upheld appeal of a revocation: a new credential
         elif event_type == "RecordRejected":
             out["status"] = "rejected"
             out["rejection"] = {

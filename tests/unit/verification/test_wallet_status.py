@@ -53,6 +53,12 @@ def test_statuses_along_the_way() -> None:
     )
     assert reinstated["status"] == "verified"
     assert "revocation" not in reinstated
+    # Since revocation is final, an upheld appeal of it issues a new credential instead.
+    reissued = record_status(
+        [*HISTORY, (7, "RecordVerified", "t7", {"credential_id": "c2", "credential": "{}"})]
+    )
+    assert (reissued["status"], reissued["credential_id"]) == ("verified", "c2")
+    assert "revocation" not in reissued
 
 
 def test_any_arrival_order_gives_the_same_status() -> None:
