@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup run test test-fast bench lint fmt schemas-lock clean
+.PHONY: setup engines run test test-fast bench lint fmt schemas-lock clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,16 +14,20 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)                       ## create the virtualenv and install the platform
 
+engines:                              ## install/start PostgreSQL, Chromium, kustomize, Kafka, FerretDB
+	bash engines/setup
+
 run: setup                            ## start broker, stores, every service and processor
+	bash engines/setup kafka || echo "Apache Kafka jars not resolved: ler run falls back to Tansu"
 	$(BIN)/ler run
 
-test: setup                           ## unit, integration and end-to-end tests
-	$(BIN)/python -m pytest
+test: setup engines                   ## every test tier (faults and e2e in a parallel process)
+	$(BIN)/python -m tests.tiers
 
 test-fast: setup                      ## unit tests only
 	$(BIN)/python -m pytest -m unit -q
 
-bench: setup                          ## print throughput and latency figures (bench/results/latest.json)
+bench: setup engines                  ## print throughput and latency figures (bench/results/latest.json)
 	$(BIN)/python -m bench
 
 lint: setup                           ## ruff check, ruff format --check, mypy

@@ -94,6 +94,15 @@ def new_producer(kafka: KafkaSettings, client_id: str) -> AIOKafkaProducer:
     )
 
 
+def topic_configs(topic: Topic, replication_factor: int) -> dict[str, str]:
+    """A topic's settings: compaction where its Topic says so; with replicas, acks=all writes
+    need two in-sync copies (one replica may be down, never the only copy left)."""
+    configs = {"cleanup.policy": "compact"} if topic.compacted else {}
+    if replication_factor >= 3:
+        configs["min.insync.replicas"] = "2"
+    return configs
+
+
 async def create_topics(
     kafka: KafkaSettings,
     platform: PlatformSettings,
@@ -121,7 +130,7 @@ async def create_topics(
                     t.name,
                     num_partitions=platform.topic_partitions,
                     replication_factor=platform.topic_replication_factor,
-                    topic_configs={"cleanup.policy": "compact"} if t.compacted else {},
+                    topic_configs=topic_configs(t, platform.topic_replication_factor),
                 )
                 for t in wanted
             ]

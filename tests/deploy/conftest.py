@@ -1,4 +1,5 @@
-"""Renders the kustomize overlays once per session with the real kustomize built into kubectl."""
+"""Renders the kustomize overlays once per session with the real kustomize: the binary
+``engines/setup kustomize`` builds (or one on PATH), else the one built into kubectl."""
 
 from __future__ import annotations
 
@@ -12,25 +13,31 @@ from typing import Any
 import pytest
 import yaml
 
+from ler.broker.kafka import engines_dir
+
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 Manifest = dict[str, Any]
 
 
-def _kubectl() -> str:
-    found = shutil.which("kubectl")
-    if found is None:
-        reason = "kubectl (with its built-in kustomize) is not installed: apt-get install kubectl"
-        # CI must not pass by skipping the manifest checks.
-        if os.environ.get("CI") or os.environ.get("LER_REQUIRE_KUBECTL") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+def _kustomize() -> list[str]:
+    built = engines_dir() / "bin" / "kustomize"
+    if built.is_file():
+        return [str(built), "build"]
+    if found := shutil.which("kustomize"):
+        return [found, "build"]
+    if found := shutil.which("kubectl"):
+        return [found, "kustomize"]
+    reason = "no kustomize: run engines/setup kustomize (or install kubectl)"
+    # CI must not pass by skipping the manifest checks.
+    if os.environ.get("CI") or os.environ.get("LER_REQUIRE_KUBECTL") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def render(path: Path) -> list[Manifest]:
     """The documents `kubectl apply -k path` would send, in order."""
     out = subprocess.run(
-        [_kubectl(), "kustomize", str(path)],
+        [*_kustomize(), str(path)],
         check=True,
         capture_output=True,
         text=True,

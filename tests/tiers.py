@@ -1,0 +1,76 @@
+"""`make test`: every test tier, the slow ones in parallel processes, one summary at the end.
+
+Two pytest processes share the 2-core machine: the fault experiments and end-to-end runs (which
+mostly wait on brokers, processes and timeouts) beside the unit, deploy, interop and integration
+tiers. Each writes its whole output to a file, printed in turn when both have finished; the last
+line adds them up. Arguments after ``--`` go to every pytest process; ``LER_TEST_SERIAL=1`` runs
+the groups one after another instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUPS = {
+    "faults+e2e": ["tests/faults", "tests/e2e"],
+    "unit+deploy+interop+integration": [
+        "tests/unit",
+        "tests/deploy",
+        "tests/interop",
+        "tests/integration",
+    ],
+}
+COUNTS = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed|deselected)")
+
+
+def main(extra: list[str]) -> int:
+    serial = os.environ.get("LER_TEST_SERIAL") == "1"
+    started = time.monotonic()
+    runs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+    folder = Path(tempfile.mkdtemp(prefix="ler-tiers-"))
+    for name, paths in GROUPS.items():
+        out = folder / f"{name}.log"
+        with open(out, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "pytest", *paths, *extra],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        runs.append((name, process, out))
+        if serial:
+            process.wait()
+    totals: dict[str, int] = {}
+    worst = 0
+    for name, process, out in runs:
+        code = process.wait()
+        text = out.read_text(errors="replace")
+        print(f"\n{'=' * 30} {name} (exit {code}) {'=' * 30}\n{text}", flush=True)
+        summary = [line for line in text.splitlines() if re.search(r" in [\d.]+s", line)]
+        for count, word in COUNTS.findall(summary[-1] if summary else ""):
+            key = "errors" if word.startswith("error") else word
+            totals[key] = totals.get(key, 0) + int(count)
+        # pytest's 5 ("no tests collected") in one group is not a failure of the whole run.
+        worst = max(worst, 0 if code == 5 else code)
+    minutes = (time.monotonic() - started) / 60
+    print(f"\nall tiers finished in {minutes:.1f} min")
+    failed = totals.get("failed", 0) + totals.get("errors", 0)
+    if worst and not failed:
+        failed = 1  # a crashed pytest process counts as a failure
+    line = f"{totals.get('passed', 0)} passed, {failed} failed"
+    if totals.get("skipped"):
+        line += f", {totals['skipped']} skipped"
+    print(line)
+    return worst
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    sys.exit(main(args[args.index("--") + 1 :] if "--" in args else args))
