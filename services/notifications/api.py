@@ -47,6 +47,7 @@ from services.notifications.models import (
     SubscriptionOut,
 )
 from services.notifications.store import aware
+from services.notifications.withdrawals import refuse_withdrawn_retry
 
 
 def create_app(ctx: NotificationsContext) -> FastAPI:
@@ -170,6 +171,7 @@ def create_app(ctx: NotificationsContext) -> FastAPI:
         summary="Send a delivery again now (same webhook-id, a fresh attempt budget)",
     )
     async def retry(delivery_id: str, org: Organization, repo: Repo) -> DeliveryOut:
+        await refuse_withdrawn_retry(repo, org.organization_id, delivery_id)
         row = await repo.retry_delivery(org.organization_id, delivery_id)
         if row is None:
             raise ApiError(404, "no such delivery")

@@ -212,6 +212,14 @@ def pseudonymous_id(secret: bytes, partner_id: str, person_id: str) -> str:
     return "psn_" + digest.hexdigest()
 
 
+def next_pseudonym(secret: bytes, partner_id: str, person_id: str, previous: str) -> str:
+    """The pseudonym after a retraction of ``previous`` (consent given again): a new id, so no
+    publication ever follows a retraction under the same pseudonym, and the partner cannot join
+    what it was told to drop with what comes after."""
+    message = f"{person_id}|after|{previous}".encode()
+    return "psn_" + hmac.new(partner_key(secret, partner_id), message, hashlib.sha256).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class PersonFacts:
     """Everything the feed knows of one person (already coarse)."""

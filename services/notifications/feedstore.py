@@ -31,11 +31,13 @@ from services.notifications.feed import (
     PersonFacts,
     digest,
     element_values,
+    next_pseudonym,
     pseudonymous_id,
     select_elements,
 )
 from services.notifications.store import fan_out
 from services.notifications.tables import define_tables
+from services.notifications.withdrawals import hold, withdraw
 
 PREFIX = "partner_feed"
 FEED_LOCK = 0x1E2F_EED  # one advisory lock: feed writers (processor, agreement refresh) take turns
@@ -46,6 +48,8 @@ class Publication:
     entries: list[dict[str, Any]] = field(default_factory=list)
     outgoing: list[OutgoingMessage] = field(default_factory=list)
     webhooks: list[WebhookEvent] = field(default_factory=list)
+    #: Retractions (event id) not to be delivered before a publication in flight is done.
+    holds: dict[str, datetime] = field(default_factory=dict)
 
 
 class SqlPartnerFeedStore(SqlProcessorStore[FeedChange]):
@@ -170,7 +174,7 @@ class SqlPartnerFeedStore(SqlProcessorStore[FeedChange]):
         for consent in sorted(consents, key=lambda c: (c.partner_id, c.person_id)):
             key = (consent.partner_id, consent.person_id)
             before = published.get(key)
-            pseudonym = pseudonymous_id(self.secret, consent.partner_id, consent.person_id)
+            pseudonym = self._pseudonym(consent, before)
             if consent.granted:
                 person = facts.get(consent.person_id)
                 if person is None:
@@ -189,7 +193,20 @@ class SqlPartnerFeedStore(SqlProcessorStore[FeedChange]):
                 )
         await enqueue(conn, self.outbox, publication.outgoing)
         await fan_out(self.db, t, conn, publication.webhooks)
+        for event_id, until in publication.holds.items():
+            await hold(conn, t, event_id, until)
         return publication
+
+    def _pseudonym(self, consent: Any, before: Any) -> str:
+        """The person's current pseudonym for the partner: kept while published, a new one when
+        consent is given again after a retraction (docs/partner-feed.md, "Withdrawal")."""
+        if before is None:
+            return pseudonymous_id(self.secret, consent.partner_id, consent.person_id)
+        if before.state == "retracted" and consent.granted:
+            return next_pseudonym(
+                self.secret, consent.partner_id, consent.person_id, before.pseudonymous_id
+            )
+        return str(before.pseudonymous_id)
 
     async def _facts(self, conn: AsyncConnection, person_ids: set[str]) -> dict[str, PersonFacts]:
         if not person_ids:
@@ -253,8 +270,10 @@ class SqlPartnerFeedStore(SqlProcessorStore[FeedChange]):
             "pseudonymous_id": pseudonym,
             "sequence": seq,
         }
+        until = None
         if retraction:
             fields["reason"] = "consent_withdrawn"
+            until = await withdraw(conn, t, partner_id, pseudonym)
         else:
             assert values is not None
             assert elements is not None
@@ -312,6 +331,8 @@ class SqlPartnerFeedStore(SqlProcessorStore[FeedChange]):
                 data={"cursor": str(seq), **{k: v for k, v in body.items() if k != "event_type"}},
             )
         )
+        if until is not None:
+            publication.holds[str(envelope.event_id)] = until
         if retraction:
             self.retracted += 1
         else:

@@ -15,6 +15,7 @@ from sqlalchemy import MetaData, Table, and_, bindparam, func, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ler.access_sql import apply_access_changes
+from ler.access_sql import apply_access_changes
 from ler.sql import Database
 from ler.sqlstore import SqlProcessorStore
 from services.notifications.domain import (
@@ -131,6 +132,13 @@ class SqlNotificationStore(SqlProcessorStore[NotificationChange]):
                     for o in organizations
                 ],
             )
+        # A reset token or a rotated or revoked key: the API stops accepting the old one.
+        await apply_access_changes(
+            conn,
+            changes,
+            persons=(t.persons, "token_sha256"),
+            organizations=(t.organizations, "api_key_sha256"),
+        )
         # A reset token or a rotated or revoked key: the API stops accepting the old one.
         await apply_access_changes(
             conn,
@@ -275,7 +283,12 @@ class Queue:
         for row in rows:
             for k in extra_keys:
                 row.setdefault(f"b_{k}", None)
-        statement = update(t).where(self.key == bindparam("b_id")).values(**values)
+        # A delivery cancelled meanwhile (consent withdrawn) stays cancelled, whatever came back.
+        statement = (
+            update(t)
+            .where(self.key == bindparam("b_id"), t.c.state != "cancelled")
+            .values(**values)
+        )
         async with self.db.transaction() as conn:
             await conn.execute(statement, rows)
 

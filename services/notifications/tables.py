@@ -42,6 +42,7 @@ class Tables:
     feed_published: Table
     feed_entries: Table
     feed_counters: Table
+    feed_withdrawn: Table
 
 
 def define_tables(metadata: MetaData) -> Tables:
@@ -193,5 +194,14 @@ def define_tables(metadata: MetaData) -> Tables:
             metadata,
             Column("partner_id", String(36), primary_key=True),
             Column("seq", BigInteger, nullable=False),
+        ),
+        # Publications whose person withdrew consent: their deliveries are never sent again.
+        feed_withdrawn=Table(
+            "partner_feed_withdrawn",
+            metadata,
+            Column("event_id", String(36), primary_key=True),
+            Column("partner_id", String(36), nullable=False),
+            Column("pseudonymous_id", String(80), nullable=False),
+            Column("withdrawn_at", ts, nullable=False),
         ),
     )
