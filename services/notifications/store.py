@@ -15,7 +15,6 @@ from sqlalchemy import MetaData, Table, and_, bindparam, func, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ler.access_sql import apply_access_changes
-from ler.access_sql import apply_access_changes
 from ler.sql import Database
 from ler.sqlstore import SqlProcessorStore
 from services.notifications.domain import (
@@ -132,13 +131,6 @@ class SqlNotificationStore(SqlProcessorStore[NotificationChange]):
                     for o in organizations
                 ],
             )
-        # A reset token or a rotated or revoked key: the API stops accepting the old one.
-        await apply_access_changes(
-            conn,
-            changes,
-            persons=(t.persons, "token_sha256"),
-            organizations=(t.organizations, "api_key_sha256"),
-        )
         # A reset token or a rotated or revoked key: the API stops accepting the old one.
         await apply_access_changes(
             conn,
