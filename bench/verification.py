@@ -23,7 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ler.avro import default_codec
-from ler.broker import EmbeddedBroker
+from ler.broker import BrokerKind, embedded_broker
 from ler.broker.compat import compat
 from ler.credentials import load_key_ring
 from ler.credentials.multikey import generate_key_file
@@ -110,14 +110,15 @@ def record(person_id: str, org_id: str, i: int) -> dict[str, Any]:
     )
 
 
-async def run(results: dict[str, Any], tmp: Path) -> None:
+async def run(results: dict[str, Any], tmp: Path, kind: BrokerKind = "kafka") -> None:
     say("\nverification")
     keys = tmp / "verification-keys"
     keys.mkdir(exist_ok=True)
     generate_key_file(keys / "key-1.json", f"{DID}#key-1", controller=DID)
     signing(keys, results)
-    with EmbeddedBroker() as broker:
-        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+    # A broker of its own (of the run's kind): the other benches' records stay off its topics.
+    with embedded_broker(kind, data_dir=tmp / "verification-kafka") as broker:
+        kafka = broker.client_settings()
         await create_topics(kafka, PlatformSettings())
         worker = _start_verifier(kafka, keys, tmp)
         try:

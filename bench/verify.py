@@ -178,8 +178,10 @@ async def run(
             "PYTHONUNBUFFERED": "1",
         }
         # The wallet's outbox relay wants a broker; without one it only retries quietly.
-        env["KAFKA_BOOTSTRAP_SERVERS"] = (
-            kafka.bootstrap_servers if kafka else f"127.0.0.1:{free_port()}"
+        env.update(
+            kafka.environment()
+            if kafka
+            else {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"}
         )
         process = _start_wallet(env, base / "verify-wallet.log")
         try:

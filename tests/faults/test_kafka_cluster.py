@@ -102,7 +102,7 @@ async def group_coordinator(kafka: KafkaSettings, group: str) -> int:
     admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
-        return await admin.find_coordinator(group)
+        return int(await admin.find_coordinator(group))
     finally:
         await admin.close()
 
