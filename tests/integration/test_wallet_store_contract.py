@@ -464,3 +464,35 @@ async def test_mongo_keeps_a_share_event_a_crash_left_behind(
     assert await store.api_outbox_source().pending() == 0  # and only once
     await store.client.drop_database(database)
     await store.close()
+
+
+async def test_a_reset_access_token_replaces_the_old_one_on_every_adapter(
+    store: WalletStore,
+) -> None:
+    """Issue 11, item 8: ``PersonAccessTokenReset`` (and a later redelivery of it) leaves only the
+    new token opening the wallet; an organization's key change is nothing the wallet keeps."""
+    log = Log()
+    runner = new_runner(store)
+    messages = scenario()
+    reset = event(
+        log.envelope("PersonAccessTokenReset", 9),
+        person_id=uuid.UUID(P1),
+        access_token_sha256="d" * 64,
+    )
+    key_change = event(
+        log.envelope("OrganizationApiKeyChanged", 9),
+        organization_id=uuid.UUID(ORG),
+        api_key_sha256=None,
+        changed_by="admin",
+    )
+    offset = max(m.offset for m in messages if m.topic == "ler.enrollment.v1") + 1
+    tail = [
+        Message("ler.enrollment.v1", 0, offset, P1.encode(), CODEC.encode(reset)),
+        Message("ler.enrollment.v1", 0, offset + 1, ORG.encode(), CODEC.encode(key_change)),
+    ]
+    await runner.process(messages + tail)
+    assert await store.owner_of_token("a" * 64) is None
+    assert await store.owner_of_token("d" * 64) == P1
+    assert await store.owner_of_token("b" * 64) == P2
+    await runner.process(tail)  # redelivered: nothing changes
+    assert await store.owner_of_token("d" * 64) == P1
