@@ -22,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ler import telemetry
@@ -167,9 +168,12 @@ def new_app(
         return JsonResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JsonResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JsonResponse:
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return JsonResponse(
-            {"detail": exc.detail, "errors": []}, status_code=exc.status_code, headers=exc.headers
+            {"detail": exc.detail, "errors": []}, status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
@@ -213,6 +217,16 @@ def new_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first
+    matching route's, and FastAPI makes a route per method)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 def documented_errors(schema: dict[str, Any]) -> dict[str, Any]:

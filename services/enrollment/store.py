@@ -332,7 +332,14 @@ class EnrollmentStore:
                 .where(a.c.person_id == person_id)
                 .order_by(a.c.added_at, a.c.organization_id)
             )
-            return [dict(row._mapping) for row in rows]
+            # SQLite gives back naive datetimes; they were written in UTC.
+            return [
+                {
+                    **row._mapping,
+                    "added_at": row.added_at.replace(tzinfo=row.added_at.tzinfo or UTC),
+                }
+                for row in rows
+            ]
 
     async def affiliated_persons(self, organization_id: str, person_ids: set[str]) -> set[str]:
         """Which of these persons the organization is affiliated with."""

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 EventType = Annotated[str, StringConstraints(min_length=1, max_length=60)]
@@ -56,8 +56,9 @@ class DeliveryPage(BaseModel):
 
 
 class PreferencesIn(Strict):
-    email: bool = Field(default=True, description="Receive e-mail at all.")
-    events: dict[EventType, bool] = Field(
+    # Strict: 0 or "no" is not a yes-or-no answer (the schema says boolean).
+    email: StrictBool = Field(default=True, description="Receive e-mail at all.")
+    events: dict[EventType, StrictBool] = Field(
         default_factory=dict,
         description="Per kind of message; a kind left out is on. Due-process notices "
         "(record.rejected, credential.revoked) are always sent.",

@@ -11,7 +11,11 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.generation.drivers import CoverageGenerator
+from schemathesis.generation.feedback import FeedbackSources
 from schemathesis.generation.modes import GenerationMode
+from schemathesis.generation.overrides import Override
 from schemathesis.python import asgi
 from sqlalchemy import select
 
@@ -31,7 +35,34 @@ services_dir = matrix.services_dir
 world = matrix.world
 
 pytestmark = pytest.mark.integration
-EXAMPLES = 40
+# Per operation, role and generation mode; with the coverage phase's boundary cases (every
+# enum value, limits and one past them, wrong types) this keeps the run under two minutes here.
+EXAMPLES = 60
+
+
+def _coverage_cases(operation: Any) -> list[Any]:
+    """Schemathesis's coverage phase for one operation: deterministic boundary cases (each
+    bound and one past it, each enum value, missing and wrongly typed parameters)."""
+    generator = CoverageGenerator(
+        operation=operation,
+        generation_modes=list(GenerationMode),
+        generation_config=operation.schema.config.generation_for(
+            operation=operation, phase="coverage"
+        ),
+        auth_storage=None,
+        override=Override(query={}, headers={}, cookies={}, path_parameters={}),
+        feedback=FeedbackSources(),
+    )
+    return list(generator)
+
+
+def _with_real_ids(case: Any, ids: dict[str, str]) -> None:
+    """Point the case's path at objects that exist (and that the caller may reach), so the
+    operation runs past its lookups instead of answering 404."""
+    if case.path_parameters:
+        case.path_parameters = {
+            name: ids.get(name, value) for name, value in case.path_parameters.items()
+        }
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -47,21 +78,34 @@ def test_generated_requests_get_no_5xx_and_answers_match_the_schema(
     service = SERVICES[name]
     # The world's stores: the tokens are known there, so requests get past authentication.
     app = service.app(platform, kafka, services_dir)
-    allowed = {(r.method, r.path): r.allowed for r in service.rows}
+    rows = {(r.method, r.path): r for r in service.rows}
     schema = schemathesis.openapi.from_dict(app.openapi())
-    calls = 0
+    calls = coverage = 0
     with asgi.get_client(app) as client:  # type: ignore[arg-type]
         for result in schema.get_all_operations():
             operation = result.ok()  # type: ignore[union-attr]
-            roles = allowed[(operation.method.upper(), operation.path)]
-            role = "anonymous" if as_role == "anonymous" else next(r for r in ROLES if r in roles)
+            row = rows[(operation.method.upper(), operation.path)]
+            role = (
+                "anonymous"
+                if as_role == "anonymous"
+                else next(r for r in ROLES if r in row.allowed)
+            )
             headers = world.headers(role)
+            ids = {**world.ids, **(row.params(world, role) if row.params else {})}
+
+            def send(case: Any) -> None:
+                case.call_and_validate(
+                    session=client,
+                    headers=headers,  # noqa: B023 (send() runs inside this iteration)
+                    excluded_checks=[schemathesis.checks.positive_data_acceptance],
+                )
 
             # Requests that fit the schema and requests that break it (which must get a 4xx
-            # in the documented error shape).
+            # in the documented error shape), half of them on real ids.
             @given(
                 case=operation.as_strategy()
-                | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+                | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+                real_ids=st.booleans(),
             )
             @settings(
                 max_examples=EXAMPLES,
@@ -70,18 +114,46 @@ def test_generated_requests_get_no_5xx_and_answers_match_the_schema(
                 derandomize=True,
                 suppress_health_check=list(HealthCheck),
             )
-            def check(case: Any) -> None:
+            def check(case: Any, real_ids: bool) -> None:
                 nonlocal calls
                 calls += 1
-                case.call_and_validate(
-                    session=client,
-                    headers=headers,  # noqa: B023 (check() runs inside this iteration)
-                    excluded_checks=[schemathesis.checks.positive_data_acceptance],
-                )
+                if real_ids:
+                    _with_real_ids(case, ids)  # noqa: B023
+                send(case)
 
             check()
-    print(f"{name} as {as_role}: {calls} generated requests, no 5xx, answers match the schema")
+            for n, case in enumerate(_coverage_cases(operation)):
+                if n % 2:
+                    _with_real_ids(case, ids)
+                send(case)
+                coverage += 1
+    print(
+        f"{name} as {as_role}: {calls} generated and {coverage} coverage requests, no 5xx, "
+        "answers match the schema"
+    )
     assert calls > 0
+    assert coverage > 0
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_integer_parameter_has_bounds(
+    name: str, kafka: KafkaSettings, platform: PlatformSettings, tmp_path: Path
+) -> None:
+    """An integer in a query, path or header without a maximum reached the SQL driver past
+    int64 and answered 500 (``GET /v1/appeals?offset=6040678040301275341347880960``)."""
+    app = SERVICES[name].app(platform, kafka, tmp_path)
+    unbounded = []
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                kinds = [parameter.get("schema", {})]
+                kinds += parameter.get("schema", {}).get("anyOf", [])
+                for kind in kinds:
+                    if kind.get("type") == "integer" and (
+                        "maximum" not in kind and "exclusiveMaximum" not in kind
+                    ):
+                        unbounded.append(f"{method.upper()} {path} {parameter['name']}")
+    assert not unbounded, f"integer parameters without a maximum: {unbounded}"
 
 
 @pytest.fixture
