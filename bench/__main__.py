@@ -410,6 +410,10 @@ async def main() -> dict[str, Any]:
             await run_on(kind, Path(tmp_name), run, full=full)
         results["runs"][kind] = run
     compare(results["runs"])
+    if os.environ.get("LER_BENCH_BROKERS") is None:
+        from bench import brokers
+
+        await brokers.run(results)
     return results
 
 

@@ -168,12 +168,40 @@ def librdkafka_group(servers: str) -> dict[str, Any]:
     return {"measured": True, "consumed": seen, "seconds": round(time.monotonic() - started, 1)}
 
 
+async def fetch_wait_latency(servers: str, samples: int = 40) -> dict[str, Any]:
+    """Produce-to-consume latency with aiokafka's default fetch wait (500 ms): a broker that
+    answers a waiting fetch when data arrives gives milliseconds; one that holds it, the wait."""
+    topic = f"probe.latency.{uuid.uuid4().hex[:6]}"
+    await _topic(servers, topic)
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=0)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=servers, auto_offset_reset="latest")
+    await producer.start()
+    await consumer.start()
+    try:
+        await consumer.getmany(timeout_ms=1000)  # assigned, positioned at the end
+        waits = []
+        for _ in range(samples):
+            sent = time.perf_counter()
+            await producer.send_and_wait(topic, b"x")
+            batch: dict[Any, Any] = {}
+            while not batch:
+                batch = await consumer.getmany(timeout_ms=2000)
+            waits.append((time.perf_counter() - sent) * 1000)
+            await asyncio.sleep(0.02)
+        waits.sort()
+        return {"p50_ms": round(waits[len(waits) // 2], 1), "max_ms": round(waits[-1], 1)}
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
 async def probe(kind: BrokerKind, tmp: Path) -> dict[str, Any]:
     with embedded_broker(kind, data_dir=tmp / kind) as broker:
         servers = broker.bootstrap_servers
         found: dict[str, Any] = {
             "list_offsets": await list_offsets(servers),
             "idempotent_producer": await idempotent_producer(servers),
+            "default_fetch_wait_latency": await fetch_wait_latency(servers),
             "librdkafka_group_consumer": await asyncio.to_thread(librdkafka_group, servers),
         }
         found["restart"] = await restart(broker)
