@@ -33,6 +33,7 @@ __all__ = [
     "BoundedURDNA2015",
     "CanonicalizationLimits",
     "WorkLimitExceeded",
+    "check_deadline",
     "deadline",
 ]
 
@@ -70,6 +71,13 @@ def deadline(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _DEADLINE.reset(token)
+
+
+def check_deadline() -> None:
+    """Raise :class:`WorkLimitExceeded` when the deadline of :func:`deadline` has passed."""
+    until = _DEADLINE.get()
+    if until is not None and time.monotonic() > until:
+        raise WorkLimitExceeded("checking it took longer than allowed", timed_out=True)
 
 
 class BoundedURDNA2015(URDNA2015):  # type: ignore[misc]

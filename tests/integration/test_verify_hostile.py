@@ -338,3 +338,26 @@ async def test_a_verdict_says_who_issued_the_credential_and_whether_they_are_tru
     assert warning["type"] == "urn:ler:problem:unknown-issuer"
     assert warning["credential"] == other["id"]
     assert "Another College" in warning["detail"]
+
+
+async def test_a_document_within_the_limits_but_slow_to_process_stops_at_the_deadline(
+    wallet: Wallet,
+) -> None:
+    # 5,000 strings in one property, 69 KB: PyLD's node map merges values with a duplicate check
+    # that is quadratic in them (14 s on this machine without a deadline).
+    key = did_key()
+    credential = {
+        "@context": [CREDENTIALS_V2, {"value": "urn:example:value"}],
+        "type": ["VerifiableCredential"],
+        "issuer": key.controller,
+        "credentialSubject": {"id": "urn:example:s", "value": [f"v{i}" for i in range(5000)]},
+    }
+    credential["proof"] = poison_graph(1, key)["proof"]
+    started = time.perf_counter()
+    response = await wallet.client.post("/v1/verify", json=credential)
+    took = time.perf_counter() - started
+    assert response.status_code == 200, response.text
+    proof = next(p for p in response.json()["problems"] if p["check"] == "proof")
+    assert proof["type"] == "urn:ler:problem:verification-timeout"
+    assert proof["title"] == "Too complex to verify"
+    assert took < WalletSettings().verify_deadline_seconds + 1.0, f"{took:.2f} s"
