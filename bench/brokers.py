@@ -211,12 +211,13 @@ async def probe(kind: BrokerKind, tmp: Path) -> dict[str, Any]:
 async def run(results: dict[str, Any]) -> None:
     say("\nbroker defects, re-measured (brief: 'What Tansu gets wrong')")
     out: dict[str, Any] = {}
+    kinds: tuple[BrokerKind, ...] = ("kafka", "tansu")
     with tempfile.TemporaryDirectory(prefix="ler-probe-") as tmp:
-        for kind in ("kafka", "tansu"):
+        for kind in kinds:
             if kind == "kafka" and (problem := kafka_available()) is not None:
                 out[kind] = {"skipped": problem}
                 continue
-            out[kind] = await probe(kind, Path(tmp))  # type: ignore[arg-type]
+            out[kind] = await probe(kind, Path(tmp))
             say(f"  {kind}: {json.dumps(out[kind])}")
     results["broker_defects"] = out
 
