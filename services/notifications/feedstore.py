@@ -320,17 +320,7 @@ class SqlPartnerFeedStore(SqlProcessorStore[FeedChange]):
                 "digest": dig,
             },
         )
-        publication.webhooks.append(
-            WebhookEvent(
-                event_id=str(envelope.event_id),
-                organization_id=partner_id,
-                event_type="partner_feed.record_retracted"
-                if retraction
-                else "partner_feed.record_published",
-                occurred_at=envelope.occurred_at.isoformat(),
-                data={"cursor": str(seq), **{k: v for k, v in body.items() if k != "event_type"}},
-            )
-        )
+        publication.webhooks.append(_feed_webhook(partner_id, seq, body))
         if until is not None:
             publication.holds[str(envelope.event_id)] = until
         if retraction:
@@ -374,3 +364,17 @@ class SqlPartnerFeedStore(SqlProcessorStore[FeedChange]):
                     .values(applied_version=version)
                 )
         return len(due)
+
+
+def _feed_webhook(partner_id: str, seq: int, body: dict[str, Any]) -> WebhookEvent:
+    """The partner's webhook of one feed entry (its export body, with the cursor)."""
+    retraction = body["event_type"] == "PartnerRecordRetracted"
+    return WebhookEvent(
+        event_id=body["event_id"],
+        organization_id=partner_id,
+        event_type="partner_feed.record_retracted"
+        if retraction
+        else "partner_feed.record_published",
+        occurred_at=body["occurred_at"],
+        data={"cursor": str(seq), **{k: v for k, v in body.items() if k != "event_type"}},
+    )

@@ -104,14 +104,8 @@ async def deliveries(repo: NotificationsRepo) -> dict[str, Any]:
         return {r.event_id: r for r in await conn.execute(select(d))}
 
 
-async def test_a_withdrawal_leaves_the_partner_only_the_retraction(
-    kafka: KafkaSettings, platform: PlatformSettings, database_url: str
-) -> None:
-    ctx = notifications_bootstrap(
-        platform, kafka, NotificationsSettings(), database_url=database_url
-    )
-    partner_id, org_id, person_id = (str(uuid.uuid4()) for _ in range(3))
-    log = Log()
+async def register_partner(database_url: str, log: Log, partner_id: str) -> None:
+    """The notifications processor learns the partner and its API key."""
     notifications = SqlNotificationStore(database_url)
     await notifications.open()
     runner = notifications_runner(notifications, emit=False)
@@ -128,6 +122,38 @@ async def test_a_withdrawal_leaves_the_partner_only_the_retraction(
         )
     )
     await notifications.close()
+
+
+async def hold_deliveries(
+    repo: NotificationsRepo, delivered: str, backed_off: str, in_flight: str
+) -> datetime:
+    """One publication was delivered, one waits in back-off, one is being sent right now;
+    returns the end of the in-flight one's lease."""
+    d = repo.t.deliveries
+    now = datetime.now(UTC)
+    lease_end = now + timedelta(seconds=60)
+    async with repo.db.transaction() as conn:
+        await conn.execute(update(d).where(d.c.event_id == delivered).values(state="delivered"))
+        await conn.execute(
+            update(d)
+            .where(d.c.event_id == backed_off)
+            .values(attempts=2, next_attempt_at=now + timedelta(seconds=30))
+        )
+        await conn.execute(
+            update(d).where(d.c.event_id == in_flight).values(leased_until=lease_end)
+        )
+    return lease_end
+
+
+async def test_a_withdrawal_leaves_the_partner_only_the_retraction(
+    kafka: KafkaSettings, platform: PlatformSettings, database_url: str
+) -> None:
+    ctx = notifications_bootstrap(
+        platform, kafka, NotificationsSettings(), database_url=database_url
+    )
+    partner_id, org_id, person_id = (str(uuid.uuid4()) for _ in range(3))
+    log = Log()
+    await register_partner(database_url, log, partner_id)
     feed = SqlPartnerFeedStore(database_url, ctx.pseudonym_secret, CODEC)
     await feed.open()
     feeder = partner_feed_runner(feed, emit=False)
@@ -162,21 +188,8 @@ async def test_a_withdrawal_leaves_the_partner_only_the_retraction(
         first, backed_off, in_flight, waiting = (e["event_id"] for e in published)
         pseudonym = published[0]["pseudonymous_id"]
 
-        # One publication was delivered, one waits in back-off, one is being sent right now.
         repo = NotificationsRepo.at(database_url)
-        d = repo.t.deliveries
-        now = datetime.now(UTC)
-        lease_end = now + timedelta(seconds=60)
-        async with repo.db.transaction() as conn:
-            await conn.execute(update(d).where(d.c.event_id == first).values(state="delivered"))
-            await conn.execute(
-                update(d)
-                .where(d.c.event_id == backed_off)
-                .values(attempts=2, next_attempt_at=now + timedelta(seconds=30))
-            )
-            await conn.execute(
-                update(d).where(d.c.event_id == in_flight).values(leased_until=lease_end)
-            )
+        lease_end = await hold_deliveries(repo, first, backed_off, in_flight)
 
         await feeder.process(consent(log, person_id, partner_id, False))
 
