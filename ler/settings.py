@@ -105,7 +105,7 @@ class PlatformSettings(BaseSettings):
         kafka = load(KafkaSettings)
         if kafka.is_local:
             problems.append(
-                "KAFKA_BOOTSTRAP_SERVERS: points at this machine (the embedded, memory-only "
+                "KAFKA_BOOTSTRAP_SERVERS: points at this machine (an embedded development "
                 "broker); production needs a Kafka cluster"
             )
         if kafka.implementation == "tansu":

@@ -42,7 +42,7 @@ LAG_INTERVAL = 5.0
 class BrokerBehindStore(RuntimeError):
     """The processor's store has applied offsets the broker's log does not hold.
 
-    The broker lost data (the embedded broker keeps everything in memory and loses it when it
+    The broker lost data (Tansu, the fallback broker, keeps everything in memory and loses it when it
     restarts) or the processor points at another cluster. Consuming on would skip or misapply
     events silently, so the worker stops: start the processor on an empty store and rebuild it
     from the log (``ler replay <projection>``), or point it back at the cluster its store followed.
