@@ -38,6 +38,7 @@ pytestmark = pytest.mark.integration
 # Per operation, role and generation mode; with the coverage phase's boundary cases (every
 # enum value, limits and one past them, wrong types) this keeps the run under two minutes here.
 EXAMPLES = 60
+STATEFUL_EXAMPLES = 25
 
 
 def _coverage_cases(operation: Any) -> list[Any]:
@@ -314,3 +315,49 @@ async def test_credentials_are_stored_hashed_and_compared_in_constant_time(
     assert "same_secret(" in source
     assert "token_hash(token)" in source
     assert " == token" not in source
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_stateful_sequences_get_no_5xx(
+    name: str,
+    world: World,
+    kafka: KafkaSettings,
+    platform: PlatformSettings,
+    services_dir: Path,
+) -> None:
+    """Sequences along the links schemathesis infers between operations (an id one answer
+    returns, used in the next request's path), each call made by a role its row allows."""
+    service = SERVICES[name]
+    app = service.app(platform, kafka, services_dir)
+    rows = {(r.method, r.path): r for r in service.rows}
+    schema = schemathesis.openapi.from_dict(app.openapi())
+    steps = 0
+    with asgi.get_client(app) as client:  # type: ignore[arg-type]
+
+        class Sequences(schema.as_state_machine()):  # type: ignore[misc]
+            def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+                nonlocal steps
+                steps += 1
+                row = rows[(case.operation.method.upper(), case.operation.path)]
+                role = next(r for r in ROLES if r in row.allowed)
+                return {"session": client, "headers": world.headers(role)}
+
+            def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+                case.validate_response(
+                    response, excluded_checks=[schemathesis.checks.positive_data_acceptance]
+                )
+
+        Sequences.run(
+            settings=settings(
+                max_examples=STATEFUL_EXAMPLES,
+                stateful_step_count=6,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )
+        )
+    links = schema.statistic.transitions.total
+    print(f"{name}: {steps} stateful steps along {links} inferred links, no 5xx")
+    assert steps > 0
+    assert links > 0, "no links between operations were inferred"
