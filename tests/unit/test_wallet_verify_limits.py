@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -140,3 +141,33 @@ async def test_a_full_pool_refuses_before_the_deadline_instead_of_queueing() -> 
     assert await asyncio.gather(*busy) == [True, True]
     assert await pool.run(Deadline(1), lambda: 42) == 42
     pool.close()
+
+
+def test_the_trust_list_holds_this_registry_as_the_verification_service_names_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from services.verification.settings import VerificationSettings
+    from services.wallet.settings import WalletSettings
+
+    for name in ("WALLET_REGISTRY_DID", "VERIFICATION_DID", "WALLET_TRUSTED_ISSUERS"):
+        monkeypatch.delenv(name, raising=False)
+    # Out of the box both services agree on the registry's DID.
+    [registry] = WalletSettings().trust_list().issuers
+    assert registry.id == VerificationSettings().did
+    assert registry.name == "LER Workforce Registry"
+    # make run sets VERIFICATION_DID for every process; the wallet reads it.
+    monkeypatch.setenv("VERIFICATION_DID", "did:web:registry.example.org")
+    monkeypatch.setenv(
+        "WALLET_TRUSTED_ISSUERS", '[{"id": "did:web:other.example", "name": "Other Registry"}]'
+    )
+    listed = tmp_path / "trusted.json"
+    listed.write_text('[{"id": "did:key:z6MkFile", "name": "A College"}]')
+    trust = WalletSettings(trusted_issuers_file=listed).trust_list()
+    assert [(i.id, i.name) for i in trust.issuers] == [
+        ("did:web:registry.example.org", "LER Workforce Registry"),
+        ("did:web:other.example", "Other Registry"),
+        ("did:key:z6MkFile", "A College"),
+    ]
+    listed.write_text('{"not": "a list"}')
+    with pytest.raises(ValueError, match="WALLET_TRUSTED_ISSUERS_FILE"):
+        WalletSettings(trusted_issuers_file=listed).trust_list()
