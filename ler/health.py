@@ -18,9 +18,12 @@ async def serve_health(
     host: str = "127.0.0.1",
     *,
     endpoints: Mapping[str, JsonEndpoint] | None = None,
+    stalled: Callable[[], Mapping[str, Any] | None] | None = None,
 ) -> asyncio.Server:
     """Answer liveness and readiness probes on ``host:port`` (HTTP/1.0, one request a connection),
-    and ``GET <path>`` with the JSON each of ``endpoints`` returns when called."""
+    and ``GET <path>`` with the JSON each of ``endpoints`` returns when called. ``stalled`` says
+    why the processor is stopped on a failure (None: it is not); ``/readyz`` then answers 503
+    ``{"status": "stalled", "stalled": ...}``."""
     extra = dict(endpoints or {})
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -28,11 +31,17 @@ async def serve_health(
             line = await asyncio.wait_for(reader.readline(), 5)
             parts = line.decode("latin-1").split()
             path = parts[1].partition("?")[0] if len(parts) > 1 else ""
+            body: dict[str, Any]
             if path == "/healthz":
                 status, body = 200, {"status": "ok"}
             elif path == "/readyz":
-                ok = ready()
-                status, body = (200, {"status": "ready"}) if ok else (503, {"status": "starting"})
+                stall = stalled() if stalled else None
+                if stall is not None:
+                    status, body = 503, {"status": "stalled", "stalled": dict(stall)}
+                elif ready():
+                    status, body = 200, {"status": "ready"}
+                else:
+                    status, body = 503, {"status": "starting"}
             elif path in extra:
                 status, body = 200, extra[path]()
             else:

@@ -3,8 +3,13 @@
 Every processor follows the brief's processing guarantees, implemented here once:
 
 * each consumed message is decoded with the Avro codec and checked by the processor; one that
-  cannot be decoded or is invalid goes to ``ler.dlq.v1`` (original bytes, headers and the error)
-  and the processor keeps going;
+  cannot be decoded or breaks a rule (``InvalidEvent``) goes to ``ler.dlq.v1`` (original bytes,
+  headers, the error, and its reason in the ``ler-dlq-reason`` header) and the processor keeps
+  going;
+* any other failure (the store away, a missing column, a bug in the rules or the store) is not
+  the event's: the runner stops on that batch, retries it with backoff (50 ms doubling to 5 s)
+  and reports itself stalled (:class:`ler.stall.Stall`: ``/readyz``, ``/lag``, the metric
+  ``ler.processor.stalled``) until the batch applies; no position moves past it;
 * the state a batch derives, the input positions (topic, partition, offset) and the messages the
   batch emits (dead letters included) are written in one database transaction (the outbox);
 * on partition assignment the consumer seeks to the stored positions, and a batch whose messages
@@ -33,7 +38,7 @@ from ler import telemetry
 from ler.avro import AvroCodec, AvroError
 from ler.envelope import TRACEPARENT, Envelope, event, new_envelope
 from ler.outbox import OutboxSource, OutgoingMessage
-from ler.sql import is_transient
+from ler.stall import Stall
 from ler.topics import DLQ, Topic
 
 log = logging.getLogger(__name__)
@@ -159,8 +164,21 @@ class Processor(ABC, Generic[C]):
         """The state changes an event implies ([] to ignore it); raise InvalidEvent to reject it."""
 
 
+# Why an input was dead-lettered: the ``ler-dlq-reason`` header of its dead letter.
+REASON_HEADER = "ler-dlq-reason"
+UNDECODABLE = "undecodable"
+RULE = "rule"
+NOT_AN_INPUT = "not-an-input"
+
+
 def dead_letter(
-    codec: AvroCodec, consumer: str, message: Message, error: str, producer: str
+    codec: AvroCodec,
+    consumer: str,
+    message: Message,
+    error: str,
+    producer: str,
+    *,
+    reason: str = RULE,
 ) -> OutgoingMessage:
     """The ``ler.dlq.v1`` message that keeps a rejected input whole, with the reason."""
     envelope = new_envelope("DeadLetterRecorded", producer)
@@ -177,7 +195,8 @@ def dead_letter(
             error=error,
         )
     )
-    headers = [(k, v) for k, v in message.headers if v is not None]
+    headers = [(k, v) for k, v in message.headers if v is not None and k != REASON_HEADER]
+    headers.append((REASON_HEADER, reason.encode()))
     return OutgoingMessage(DLQ.name, message.key, value, headers)
 
 
@@ -202,6 +221,7 @@ class Runner(Generic[C]):
         self.emit = emit
         self.events_applied = 0
         self.dead_lettered = 0
+        self.stall: Stall | None = None
         self._producer_name = f"processor.{processor.name}"
         self._topics = {t.name for t in processor.topics}
 
@@ -209,8 +229,9 @@ class Runner(Generic[C]):
         self.applied = await self.store.positions()
         return dict(self.applied)
 
-    def plan(self, messages: Sequence[Message]) -> Batch[C]:
-        """Decode and check each new message; build the batch (no I/O)."""
+    def plan(self, messages: Sequence[Message], *, rejected: str | None = None) -> Batch[C]:
+        """Decode and check each new message; build the batch (no I/O). With ``rejected`` (the
+        rule the store found broken), each new message is dead-lettered with that error."""
         batch: Batch[C] = Batch()
         last: dict[TP, Message] = {}
         for message in messages:
@@ -225,43 +246,74 @@ class Runner(Generic[C]):
             batch.messages += 1
             batch.traceparents.append(telemetry.header_traceparent(message.headers))
             batch.per_topic[message.topic] = batch.per_topic.get(message.topic, 0) + 1
-            error = None
-            if message.topic not in self._topics:
-                error = f"topic {message.topic} is not an input of {self.processor.name}"
+            error: str | None
+            if rejected is not None:
+                reason, error = RULE, f"the store rejected the event: {rejected}"
             else:
-                try:
-                    record = self.codec.decode(message.value)  # type: ignore[arg-type]
-                    changes = self.processor.changes(Event(message, record))
-                    batch.changes.extend(changes)
-                    origin = (message.topic, message.partition, message.offset)
-                    batch.origins.extend([origin] * len(changes))
-                except (AvroError, InvalidEvent) as exc:
-                    error = str(exc)
+                reason, error = self._check(message, batch)
             if error is not None:
                 batch.dead_letters += 1
                 log.warning(
-                    "%s: dead-lettering %s[%d]@%d: %s",
+                    "%s: dead-lettering %s[%d]@%d (%s): %s",
                     self.processor.name,
                     message.topic,
                     message.partition,
                     message.offset,
+                    reason,
                     error,
                 )
                 if self.emit:
                     batch.outgoing.append(
                         dead_letter(
-                            self.codec, self.processor.name, message, error, self._producer_name
+                            self.codec,
+                            self.processor.name,
+                            message,
+                            error,
+                            self._producer_name,
+                            reason=reason,
                         )
                     )
         batch.marks = {tp: message_mark(m.key, m.value) for tp, m in last.items()}
         return batch
 
+    def _check(self, message: Message, batch: Batch[C]) -> tuple[str, str | None]:
+        """Add the message's changes to the batch; or say why it is dead-lettered (reason,
+        error). Any other exception is not the event's: it propagates (the runner stops)."""
+        if message.topic not in self._topics:
+            return NOT_AN_INPUT, f"topic {message.topic} is not an input of {self.processor.name}"
+        try:
+            record = self.codec.decode(message.value)  # type: ignore[arg-type]
+        except AvroError as exc:
+            return UNDECODABLE, str(exc)
+        try:
+            changes = self.processor.changes(Event(message, record))
+        except InvalidEvent as exc:
+            return RULE, str(exc)
+        batch.changes.extend(changes)
+        origin = (message.topic, message.partition, message.offset)
+        batch.origins.extend([origin] * len(changes))
+        return RULE, None
+
     async def process(self, messages: Sequence[Message]) -> int:
-        """Apply one batch of consumed messages; returns how many were new."""
-        backoff = 0.05
+        """Apply one batch of consumed messages; returns how many were new.
+
+        It returns only once the batch is applied: a failure that is not the events' own (the
+        store is away, a column is missing, a bug in the rules or the store) stops the
+        processor here, retried with backoff and reported (:attr:`stall`), and never moves a
+        position past an unapplied event. Only an event that cannot be decoded or breaks a
+        rule (``InvalidEvent``, from the rules or from the store) is dead-lettered.
+        """
+        rejected: str | None = None  # the rule the store found the one new message breaking
         while True:
-            batch = self.plan(messages)
+            try:
+                batch = self.plan(messages, rejected=rejected)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug in the rules: not the event's fault
+                await self._stalled(exc)
+                continue
             if not batch.positions:
+                self._resumed()
                 return 0
             started = time.perf_counter()
             try:
@@ -274,17 +326,17 @@ class Runner(Generic[C]):
                 continue
             except asyncio.CancelledError:
                 raise
+            except InvalidEvent as exc:
+                if batch.messages > 1:
+                    # A rule the store checks against its state: find the event that breaks it.
+                    log.warning("%s: a rule failed in the batch; applying one by one", self.name)
+                    return sum([await self.process([m]) for m in messages])
+                rejected = str(exc)
+                continue
             except Exception as exc:
-                if is_transient(exc):
-                    log.warning("%s: commit failed: %s; retrying", self.processor.name, exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
-                if len(messages) == 1:
-                    raise
-                # A message that breaks the store: isolate it so the others still apply.
-                log.warning("%s: batch failed (%s); applying one by one", self.processor.name, exc)
-                return sum([await self._process_alone(m) for m in messages])
+                await self._stalled(exc)
+                continue
+            self._resumed()
             self.applied.update(batch.positions)
             self.events_applied += batch.messages - batch.dead_letters
             self.dead_lettered += batch.dead_letters
@@ -292,6 +344,46 @@ class Runner(Generic[C]):
             for callback in self.on_committed:
                 callback()
             return batch.messages
+
+    @property
+    def name(self) -> str:
+        return self.processor.name
+
+    @property
+    def ready(self) -> bool:
+        """False while the processor is stopped on a failure (see :attr:`stall`)."""
+        return self.stall is None
+
+    async def _stalled(self, exc: Exception) -> None:
+        if self.stall is None:
+            self.stall = Stall.begin(self.name, exc)
+        wait = self.stall.failed(exc)
+        # The type and the place, never the message (it may quote the event's data).
+        log.warning(
+            "%s: stopped on %s (%s, %s) for %.1f s, attempt %d; nothing dead-lettered; "
+            "retrying in %.2f s",
+            self.name,
+            self.stall.error,
+            "transient" if self.stall.transient else "not transient",
+            self.stall.where,
+            self.stall.seconds,
+            self.stall.attempts,
+            wait,
+        )
+        await asyncio.sleep(wait)
+
+    def _resumed(self) -> None:
+        if self.stall is None:
+            return
+        log.warning(
+            "%s: applying again after %.1f s stopped (%d failed attempts, last %s)",
+            self.name,
+            self.stall.seconds,
+            self.stall.attempts,
+            self.stall.error,
+        )
+        self.stall = None
+        telemetry.processor_stalled(self.name, 0.0)
 
     async def _commit_traced(self, batch: Batch[C]) -> None:
         """Commit inside a consume span per trace of the batch's messages; emitted messages
@@ -327,39 +419,3 @@ class Runner(Generic[C]):
         if batch.dead_letters:
             telemetry.dead_lettered(DLQ.name, batch.dead_letters, consumer=name)
         telemetry.processing_time(f"processor.{name}", seconds)
-
-    async def _process_alone(self, message: Message) -> int:
-        try:
-            return await self.process([message])
-        except StalePositions:
-            raise
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            reason = type(exc).__name__
-            log.warning(
-                "%s: %s[%d]@%d rejected by the store: %s",
-                self.processor.name,
-                message.topic,
-                message.partition,
-                message.offset,
-                type(exc).__name__,
-            )
-        batch: Batch[C] = Batch(messages=1, dead_letters=1)
-        batch.positions[message.tp] = message.offset
-        batch.marks[message.tp] = message_mark(message.key, message.value)
-        batch.first_offsets[message.tp] = message.offset
-        if self.emit:
-            batch.outgoing.append(
-                dead_letter(
-                    self.codec,
-                    self.processor.name,
-                    message,
-                    f"the store rejected the event ({reason})",
-                    self._producer_name,
-                )
-            )
-        await self.store.commit(batch)
-        self.applied[message.tp] = message.offset
-        self.dead_lettered += 1
-        return 1

@@ -12,8 +12,12 @@ from typing import Any
 from sqlalchemy import MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ler.transient import is_transient
+
+__all__ = ["Database", "is_transient"]
 
 log = logging.getLogger(__name__)
 
@@ -107,22 +111,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-# SQLSTATEs a retry resolves: serialization failure and deadlock (PostgreSQL picks one
-# victim of a lock cycle and aborts its transaction; the same work succeeds when re-run).
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether re-running the same transaction can succeed: a lost or invalidated
-    connection, a busy database, a deadlock victim or a serialization failure. Such an
-    error never means the event is bad, so it must never dead-letter one."""
-    if isinstance(exc, OperationalError | OSError | TimeoutError):
-        return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return code in _RETRYABLE_SQLSTATES

@@ -384,6 +384,7 @@ def build_app(
                 assigned_once.is_set,
                 health_host,
                 endpoints={"/lag": lambda: lag_report(app, runner)},
+                stalled=lambda: runner.stall.report() if runner.stall else None,
             )
             async with server:
                 await server.serve_forever()
@@ -443,6 +444,8 @@ def lag_report(app: faust.App, runner: Runner[Any]) -> dict[str, Any]:
         "group": f"ler-{runner.processor.name}",
         "measured_at": datetime.now(UTC).isoformat(),
         "partitions": partitions,
+        # Stopped on a failure it retries (no event is dead-lettered for it), or null.
+        "stalled": runner.stall.report() if runner.stall else None,
     }
 
 

@@ -80,6 +80,8 @@ class _Instruments:
     sla_breaches: Counter
     webhooks: Counter
     http_rejections: Counter
+    stalled: Gauge
+    retries: Counter
 
     @classmethod
     def on(cls, meter: Meter) -> _Instruments:
@@ -110,6 +112,16 @@ class _Instruments:
             ),
             http_rejections=meter.create_counter(
                 "ler.http.rejections", unit="{request}", description="413 and 429 answers"
+            ),
+            stalled=meter.create_gauge(
+                "ler.processor.stalled",
+                unit="s",
+                description="How long a processor has been stopped on a failure (0: running)",
+            ),
+            retries=meter.create_counter(
+                "ler.processor.retries",
+                unit="{attempt}",
+                description="Failed attempts to apply a batch, retried (never dead-lettered)",
             ),
         )
 
@@ -394,6 +406,16 @@ def events_out(topic: str, count: int, *, producer: str) -> None:
 def dead_lettered(topic: str, count: int, *, consumer: str) -> None:
     if count:
         _current().instruments.dead_letters.add(count, {"topic": topic, "consumer": consumer})
+
+
+def processor_stalled(consumer: str, seconds: float) -> None:
+    """How long ``consumer`` has been stopped on a failure it retries (0 once it applies again)."""
+    _current().instruments.stalled.set(seconds, {"consumer": consumer})
+
+
+def processor_retry(consumer: str, error: str) -> None:
+    """One failed attempt of ``consumer`` to apply a batch (``error``: the exception's type)."""
+    _current().instruments.retries.add(1, {"consumer": consumer, "error": error})
 
 
 def processing_time(queue: str, seconds: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -13,6 +14,7 @@ import pytest
 from ler.avro import AvroError, default_codec
 from ler.envelope import event, new_envelope
 from ler.processing import (
+    REASON_HEADER,
     TP,
     Batch,
     Event,
@@ -64,7 +66,8 @@ class MemoryOutbox:
 class MemoryStore(ProcessorStore[str]):
     """A fake of the store port that keeps everything in dicts (same contract as the SQL one)."""
 
-    def __init__(self, fail_on: str | None = None) -> None:
+    def __init__(self, fail_on: str | None = None, error: Exception | None = None) -> None:
+        self.error = error or InvalidEvent("person_id: the store refuses this person")
         self.stored: dict[TP, int] = {}
         self.marks: dict[TP, int] = {}
         self.applied: list[str] = []
@@ -93,7 +96,7 @@ class MemoryStore(ProcessorStore[str]):
             if self.stored.get(tp, -1) >= first:
                 raise StalePositions(str(tp))
         if self.fail_on is not None and self.fail_on in batch.changes:
-            raise ValueError("poison")
+            raise self.error
         self.commits += 1
         self.applied += batch.changes
         self.origins += batch.origins
@@ -169,6 +172,8 @@ async def test_undecodable_and_invalid_messages_are_dead_lettered_and_the_rest_a
     second = CODEC.decode(store.outbox[1].value)
     assert second["error"] == "changed_by: admin consents are not counted"
     assert runner.dead_lettered == 2
+    assert (REASON_HEADER, b"undecodable") in store.outbox[0].headers
+    assert (REASON_HEADER, b"rule") in store.outbox[1].headers
 
 
 async def test_stale_positions_reload_and_skip_what_another_worker_applied() -> None:
@@ -180,14 +185,125 @@ async def test_stale_positions_reload_and_skip_what_another_worker_applied() -> 
     assert store.applied == [P2]
 
 
-async def test_a_message_the_store_rejects_is_isolated_and_dead_lettered() -> None:
+async def test_an_event_breaking_a_rule_the_store_checks_is_isolated_and_dead_lettered() -> None:
     store = MemoryStore(fail_on=P2)
     runner = Runner(Counter(), store, CODEC)
     await runner.process([consent(P1, 0), consent(P2, 1), consent(P3, 2)])
     assert store.applied == [P1, P3]
     assert len(store.outbox) == 1
-    assert CODEC.decode(store.outbox[0].value)["original_offset"] == 1
+    dead = CODEC.decode(store.outbox[0].value)
+    assert dead["original_offset"] == 1
+    assert "the store refuses this person" in dead["error"]
+    assert (REASON_HEADER, b"rule") in store.outbox[0].headers
     assert store.stored == {(ENROLLMENT.name, 0): 2}
+
+
+class FailsFor(MemoryStore):
+    """A store that fails every commit with ``error`` until ``fixed`` is set (a missing column
+    after an upgrade, a bug in its apply code, the database away)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.failure = error
+        self.fixed = False
+        self.failures = 0
+
+    async def commit(self, batch: Batch[str]) -> None:
+        if not self.fixed:
+            self.failures += 1
+            raise self.failure
+        await super().commit(batch)
+
+
+async def _run_until_fixed(
+    runner: Runner[str], store: FailsFor, messages: list[Message]
+) -> dict[str, Any]:
+    """Process while the store fails; once it failed three times, look at the runner's report,
+    fix the store, and let the batch through. Returns the report seen while stopped."""
+    task = asyncio.create_task(runner.process(messages))
+    for _ in range(400):
+        if store.failures >= 3:
+            break
+        await asyncio.sleep(0.01)
+    assert store.failures >= 3, "the runner gave up instead of retrying"
+    assert not task.done(), "the runner returned (or crashed) while the store was failing"
+    assert not runner.ready
+    assert runner.stall is not None
+    report = runner.stall.report()
+    store.fixed = True
+    assert await asyncio.wait_for(task, 10) == len(messages)
+    assert runner.ready
+    assert runner.stall is None
+    return report
+
+
+@pytest.mark.parametrize("size", [1, 3])
+async def test_a_store_failure_that_is_not_the_events_stops_and_retries_never_dead_letters(
+    size: int,
+) -> None:
+    from sqlalchemy.exc import ProgrammingError
+
+    missing_column = ProgrammingError(
+        "INSERT INTO wallet_records ...", None, Exception("column source does not exist")
+    )
+    store = FailsFor(missing_column)
+    runner = Runner(Counter(), store, CODEC)
+    messages = [consent(P1, 0), consent(P2, 1), consent(P3, 2)][:size]
+    report = await _run_until_fixed(runner, store, messages)
+    assert store.outbox == [], "a valid event was dead-lettered"
+    assert store.applied == [P1, P2, P3][:size]
+    assert store.stored == {(ENROLLMENT.name, 0): size - 1}
+    assert report["error"] == "ProgrammingError"
+    assert report["transient"] is False
+    assert report["attempts"] >= 3
+    assert "column source" not in str(report), "the report quotes the error's message"
+    assert runner.dead_lettered == 0
+
+
+async def test_a_bug_in_a_processors_rules_stops_the_runner_instead_of_crashing_it() -> None:
+    class Buggy(Counter):
+        broken = True
+
+        def changes(self, event: Event) -> Sequence[str]:
+            if self.broken:
+                return [event.record["no_such_field"]]
+            return super().changes(event)
+
+    processor = Buggy()
+    store = MemoryStore()
+    runner = Runner(processor, store, CODEC)
+    task = asyncio.create_task(runner.process([consent(P1, 0)]))
+    for _ in range(400):
+        if runner.stall is not None and runner.stall.attempts >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert not task.done(), "a batch of one message that failed ended the runner"
+    assert runner.stall is not None
+    assert runner.stall.error == "KeyError"
+    assert "test_processing.py" in runner.stall.where
+    processor.broken = False
+    assert await asyncio.wait_for(task, 10) == 1
+    assert store.applied == [P1]
+    assert store.outbox == []
+
+
+def test_mongodb_failover_errors_are_transient() -> None:
+    from pymongo.errors import (
+        AutoReconnect,
+        NetworkTimeout,
+        NotPrimaryError,
+        OperationFailure,
+        ServerSelectionTimeoutError,
+    )
+
+    assert is_transient(AutoReconnect("connection reset"))
+    assert is_transient(NotPrimaryError("not primary"))
+    assert is_transient(ServerSelectionTimeoutError("no servers"))
+    assert is_transient(NetworkTimeout("timed out"))
+    assert is_transient(
+        OperationFailure("write conflict", 112, {"errorLabels": ["TransientTransactionError"]})
+    )
+    assert not is_transient(OperationFailure("bad query", 2, {}))
 
 
 async def test_a_replay_runner_emits_nothing() -> None:
