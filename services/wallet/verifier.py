@@ -294,6 +294,17 @@ def _timed_out(verdict: Verdict) -> bool:
     return any(problem.type == TIMED_OUT for problem in verdict.problems)
 
 
+def _not_reached(credential: Any) -> Verdict:
+    """The verdict of a credential the request's deadline passed before: not checked at all."""
+    detail = (
+        "This verifier stopped before checking this credential: the presentation took longer "
+        "to check than allowed."
+    )
+    problem = Problem(TIMED_OUT, "Too complex to verify", detail)
+    credential_id = _node_id(credential) if isinstance(credential, Mapping) else None
+    return Verdict("credential", credential_id, (Check("proof", Outcome.FAILED, detail, problem),))
+
+
 class Verifier:
     """Verifies credentials and presentations from this registry and from any issuer that uses
     the same standards (``did:key``; ``did:web`` of this registry), and says of each credential
@@ -434,7 +445,10 @@ class Verifier:
         outer = verify_presentation(shell, context.resolver, context.lists, now=now)
         nested = []
         for item in _as_list(presentation.get("verifiableCredential")):
-            nested.append(await self._credential(item, context, now, deadline))
+            if deadline.remaining() <= 0:
+                nested.append(_not_reached(item))
+            else:
+                nested.append(await self._credential(item, context, now, deadline))
         checks = [c for c in outer.checks if c.name != "credentials"]
         checks.append(_credentials_check(tuple(nested)))
         return Verdict("presentation", outer.id, tuple(checks), tuple(nested))

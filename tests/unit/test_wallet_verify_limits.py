@@ -171,3 +171,26 @@ def test_the_trust_list_holds_this_registry_as_the_verification_service_names_it
     listed.write_text('{"not": "a list"}')
     with pytest.raises(ValueError, match="WALLET_TRUSTED_ISSUERS_FILE"):
         WalletSettings(trusted_issuers_file=listed).trust_list()
+
+
+async def test_credentials_of_a_presentation_past_its_deadline_are_reported_not_reached() -> None:
+    registry = Registry()
+    verifier = Verifier(documents_over(registry), pool=LatePool(), deadline_seconds=0.05)
+    other = employment_credential()
+    other["id"] = "urn:uuid:2b7f2a5e-3c1d-4f7a-9d8e-1a2b3c4d5e6f"
+    first, second = signed(employment_credential()), signed(other)
+    presentation = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "verifiableCredential": [first, second],
+    }
+    verdict = await verifier.verify_presentation(presentation, now=NOW)
+    assert not verdict.verified
+    assert [v.id for v in verdict.credentials] == [first["id"], second["id"]]
+    for nested in verdict.credentials:
+        problem = nested.check("proof").problem
+        assert problem is not None
+        assert problem.type == "urn:ler:problem:verification-timeout"
+    # Nothing of it was cached: with time enough, the same presentation verifies.
+    verifier.pool = VerificationPool()
+    assert (await verifier.verify_presentation(presentation, now=NOW)).verified

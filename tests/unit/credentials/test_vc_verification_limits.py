@@ -157,3 +157,33 @@ def build_document() -> dict[str, Any]:
     from ler.credentials import build_did_web_document
 
     return build_did_web_document(REGISTRY_DID, [registry_key()])
+
+
+def test_a_signed_presentation_gets_the_trust_of_each_of_its_credentials() -> None:
+    from ler.credentials import (
+        SigningKey,
+        build_presentation,
+        did_key_from_public_key,
+        sign_presentation,
+        verify_presentation,
+    )
+
+    pending = SigningKey.generate("did:key:pending#key", "did:key:pending")
+    did = did_key_from_public_key(pending.public_key)
+    holder = SigningKey(f"{did}#{did.removeprefix('did:key:')}", did, pending.seed)
+    ours = signed(employment_credential())
+    theirs_doc = employment_credential(issuer=did)
+    theirs_doc["id"] = "urn:uuid:3c7f2a5e-3c1d-4f7a-9d8e-1a2b3c4d5e6f"
+    theirs = signed(theirs_doc, holder)
+    presentation = sign_presentation(
+        build_presentation([ours, theirs], holder=did), holder, challenge="c-1"
+    )
+    resolver = StaticDidResolver([build_document()])
+    verdict = verify_presentation(presentation, resolver, now=NOW, challenge="c-1")
+    assert verdict.verified
+    trusted = with_issuer_trust(verdict, presentation, TRUST, [ours, theirs])
+    assert [v.issuer.trusted for v in trusted.credentials if v.issuer] == [True, False]
+    assert not trusted.trusted
+    data = trusted.to_dict()
+    assert data["trusted"] is False
+    assert data["credentials"][1]["warnings"][0]["type"] == "urn:ler:problem:unknown-issuer"
