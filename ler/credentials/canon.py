@@ -3,8 +3,8 @@
 Canonicalization is fast for the documents credentials are made of, but a dataset whose blank nodes
 cannot be told apart by their own statements (a "poison graph": blank nodes that all refer to each
 other) sends the Hash N-Degree Quads algorithm through every permutation of them, recursively: seven
-such nodes took 4.8 s here, eight 46 s. RDFC-1.0 (section 4.4, "Security considerations") asks
-implementations to bound that work. This one bounds it three ways and raises
+such nodes took 4.8 s here, eight 46 s. RDFC-1.0's security considerations ask implementations
+to bound that work. This one bounds it three ways and raises
 :class:`WorkLimitExceeded` as soon as one is passed:
 
 - the number of blank nodes and of statements of the dataset;
