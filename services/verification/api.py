@@ -15,7 +15,7 @@ from fastapi import FastAPI, Path, Query
 from ler.kafka import started_producer
 from ler.outbox import BackgroundRelay, SqlOutbox
 from ler.web import ApiError, JsonResponse, new_app, new_secret, problem, token_hash
-from services.verification import declines
+from services.verification import declines, suspension_routes
 from services.verification import staff as staff_routes
 from services.verification.bootstrap import VerificationContext
 from services.verification.deps import Admin, AnyCaller, Person, Staff
@@ -91,6 +91,7 @@ def create_app(ctx: VerificationContext) -> FastAPI:
     app.state.wake_relay = wake_relay
     app.include_router(declines.router)
     app.include_router(staff_routes.router)
+    app.include_router(suspension_routes.router)
 
     @app.post(
         "/v1/reviewers", status_code=201, tags=["review"], summary="Create a reviewer (admin)"
@@ -103,7 +104,9 @@ def create_app(ctx: VerificationContext) -> FastAPI:
     @app.get("/v1/reviews", tags=["review"], summary="The review queue (reviewers, admin)")
     async def list_reviews(
         caller: Staff,
-        state: Annotated[str, Query(pattern="^(pending|verified|rejected|revoked)$")] = "pending",
+        state: Annotated[
+            str, Query(pattern="^(pending|verified|rejected|revoked|suspended)$")
+        ] = "pending",
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> dict[str, Any]:
@@ -217,10 +220,10 @@ def create_app(ctx: VerificationContext) -> FastAPI:
         found = await store.status_list(list_id)
         if found is None:
             raise ApiError(404, "no status list with this id")
-        size, revoked = found
+        size, set_bits, purpose = found
         cached = status_cache.get(list_id)
-        if cached is None or cached[0] != revoked:
-            cached = (revoked, issuer.status_list(list_id, size, revoked))
+        if cached is None or cached[0] != set_bits:
+            cached = (set_bits, issuer.status_list(list_id, size, set_bits, purpose=purpose))
             status_cache[list_id] = cached
         return JsonResponse(cached[1], headers={"Cache-Control": "max-age=30"})
 

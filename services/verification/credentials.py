@@ -70,7 +70,7 @@ def unsigned_credential(
     *,
     issuer: str,
     issuer_name: str,
-    status: dict[str, str],
+    status: dict[str, str] | list[dict[str, str]],
     issued_at: datetime,
     taxonomy: Taxonomy | None = None,
 ) -> dict[str, Any]:
@@ -234,29 +234,51 @@ class Issuer:
         return f"{self.public_url}/v1/status-lists/{list_id}"
 
     def issue(
-        self, item: CredentialInput, list_id: str, index: int, issued_at: datetime | None = None
+        self,
+        item: CredentialInput,
+        list_id: str,
+        index: int,
+        issued_at: datetime | None = None,
+        *,
+        suspension: tuple[str, int] | None = None,
     ) -> dict[str, Any]:
+        """The signed credential; its ``credentialStatus`` is the revocation entry at ``index``
+        of ``list_id``, and with ``suspension`` (a list id and index) a list of that and the
+        suspension entry (every credential the registry issues has both)."""
         moment = (issued_at or datetime.now(UTC)).replace(microsecond=0)
+        revocation = status_list_entry(self.status_list_url(list_id), index)
+        status: dict[str, str] | list[dict[str, str]] = revocation
+        if suspension is not None:
+            held_list, held_index = suspension
+            held = status_list_entry(self.status_list_url(held_list), held_index, "suspension")
+            status = [revocation, held]
         document = unsigned_credential(
             item,
             issuer=self.did,
             issuer_name=self.name,
-            status=status_list_entry(self.status_list_url(list_id), index),
+            status=status,
             issued_at=moment,
             taxonomy=self.taxonomy,
         )
         return add_proof(document, self.ring.signing_key, created=moment)
 
     def status_list(
-        self, list_id: str, size: int, revoked: list[int], issued_at: datetime | None = None
+        self,
+        list_id: str,
+        size: int,
+        set_bits: list[int],
+        issued_at: datetime | None = None,
+        *,
+        purpose: str = "revocation",
     ) -> dict[str, Any]:
+        """The signed status list credential of ``purpose`` with the bits ``set_bits`` set."""
         bits = StatusList(size)
-        for index in revoked:
+        for index in set_bits:
             bits.set(index)
         now = (issued_at or datetime.now(UTC)).replace(microsecond=0)
         url = self.status_list_url(list_id)
         return add_proof(
-            status_list_credential(url, self.did, bits, valid_from=now),
+            status_list_credential(url, self.did, bits, purpose=purpose, valid_from=now),
             self.ring.signing_key,
             created=now,
         )

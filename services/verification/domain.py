@@ -43,7 +43,8 @@ PENDING = "pending"
 VERIFIED = "verified"
 REJECTED = "rejected"
 REVOKED = "revoked"
-RECORD_STATES = (AWAITING_ISSUER, PENDING, VERIFIED, REJECTED, REVOKED)
+SUSPENDED = "suspended"  # verified, its credential on hold (its suspension bit set)
+RECORD_STATES = (AWAITING_ISSUER, PENDING, VERIFIED, REJECTED, REVOKED, SUSPENDED)
 
 FIELDS = {"submitter_kind", "organization_kind", "record_type", "organization_id"}
 
@@ -371,11 +372,14 @@ def appeal_of(state: str | None) -> str:
         return "rejection"
     if state == REVOKED:
         return "revocation"
+    if state == SUSPENDED:
+        return "suspension"
     raise TransitionError(
         409,
-        f"only a rejected record or a revoked credential can be appealed (this one is {state})",
+        "only a rejected record or a revoked or suspended credential can be appealed "
+        f"(this one is {state})",
         "record_id",
-        "must be rejected or revoked",
+        "must be rejected, revoked or suspended",
     )
 
 
@@ -418,13 +422,14 @@ def check_appeal_decision(appeal_state: str | None, decider: str, original_decid
 def check_revocation(
     state: str | None, caller: str, issuing_organization: str | None, is_admin: bool
 ) -> None:
-    """An admin, or the organization that submitted the record, revokes a verified credential."""
+    """An admin, or the organization that submitted the record, revokes a verified (or
+    suspended) credential."""
     if state is None:
         raise TransitionError(404, "no credential with this id")
     if not is_admin and caller != issuing_organization:
         # Another organization's credential answers like a missing one.
         raise TransitionError(404, "no credential with this id")
-    if state != VERIFIED:
+    if state not in (VERIFIED, SUSPENDED):
         raise TransitionError(
             409,
             f"the credential is not in force (its record is {state})",

@@ -42,3 +42,21 @@ class AppealDecisionIn(Strict):
 
 class RevocationIn(Strict):
     reason: Note
+
+
+SuspensionReason = Literal["under_investigation", "disputed", "evidence_requested", "other"]
+LiftReason = Literal["investigation_closed", "dispute_resolved", "evidence_received", "other"]
+
+
+class SuspensionIn(Strict):
+    """Why a credential is put on hold (codes: ``suspension_rules.SUSPENSION_REASONS``)."""
+
+    reason_code: SuspensionReason
+    note: Note | None = None
+
+
+class LiftIn(Strict):
+    """Why a hold is lifted (codes: ``suspension_rules.LIFT_REASONS``)."""
+
+    reason_code: LiftReason
+    note: Note | None = None

@@ -5,14 +5,19 @@ A credential's index is never given to another credential: entries are never del
 ``(list_id, status_index)`` primary key refuses a second holder, and a revoked credential keeps
 its bit for good (a reinstatement issues a new credential with a new index; see
 docs/credentials.md).
+
+Lists have a purpose, ``revocation`` or ``suspension`` (``verification_status_list_purposes``; a
+list without a row there is a revocation list, as every list was before suspension existed).
+Ids are shared by both purposes, so ``GET /v1/status-lists/{list_id}`` names one list of either.
 """
 
 from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Column, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ler.sql import Database
@@ -20,6 +25,25 @@ from ler.sql import Database
 # A list is left for a new one once half of it is used, so random picks stay cheap and the
 # index tells little about the order of issuance.
 OPEN_ATTEMPTS = 20
+REVOCATION = "revocation"
+SUSPENSION = "suspension"
+PURPOSES = (REVOCATION, SUSPENSION)
+
+
+def purposes_table(metadata: MetaData) -> Table:
+    """The purpose of each status list opened since suspension lists exist (a new table rather
+    than a column, so databases made before it keep working: there are no migrations yet)."""
+    return Table(
+        "verification_status_list_purposes",
+        metadata,
+        Column("list_id", String(20), primary_key=True),
+        Column("purpose", String(20), nullable=False),
+    )
+
+
+def purpose_of(purposes: Table) -> Any:
+    """The purpose column of an outer join with ``purposes``: absent means revocation."""
+    return func.coalesce(purposes.c.purpose, REVOCATION)
 
 
 async def allocate_indices(
@@ -29,6 +53,8 @@ async def allocate_indices(
     conn: AsyncConnection,
     credential_ids: list[str],
     size: int,
+    purposes: Table,
+    purpose: str = REVOCATION,
 ) -> list[tuple[str, int]]:
     """Random free indices of the current list for ``credential_ids``, in one transaction.
 
@@ -37,7 +63,7 @@ async def allocate_indices(
     DO NOTHING`` and then read back locked: when two issuers open one at the same moment, one
     inserts it and the other waits for that row and uses it, instead of failing on its id.
     """
-    list_id, list_size = await _current_list(db, lists, conn, size)
+    list_id, list_size = await _current_list(db, lists, purposes, purpose, conn, size)
     chosen: set[int] = set()
     while len(chosen) < len(credential_ids):
         wanted = len(credential_ids) - len(chosen)
@@ -67,16 +93,22 @@ async def allocate_indices(
 
 
 async def _current_list(
-    db: Database, lists: Table, conn: AsyncConnection, size: int
+    db: Database,
+    lists: Table,
+    purposes: Table,
+    purpose: str,
+    conn: AsyncConnection,
+    size: int,
 ) -> tuple[str, int]:
     query = (
         select(lists.c.list_id, lists.c.size)
-        .where(lists.c.used * 2 < lists.c.size)
+        .select_from(lists.outerjoin(purposes, purposes.c.list_id == lists.c.list_id))
+        .where(lists.c.used * 2 < lists.c.size, purpose_of(purposes) == purpose)
         .order_by(lists.c.created_at, lists.c.list_id)
         .limit(1)
     )
     if db.is_postgres:
-        query = query.with_for_update()
+        query = query.with_for_update(of=lists)
     for _ in range(OPEN_ATTEMPTS):
         current = (await conn.execute(query)).first()
         if current is not None:
@@ -84,10 +116,14 @@ async def _current_list(
         # Ids count up from 1; a list is never deleted, so the next id is the count + 1. A
         # concurrent issuer may insert that id first: then ours does nothing, and the next
         # round finds (and waits for) theirs.
+        # The purpose row goes in with the list, in the same transaction: when theirs won the
+        # id, their purpose row is there too and ours does nothing either.
         count = int(await conn.scalar(select(func.count()).select_from(lists)) or 0)
+        list_id = str(count + 1)
         await conn.execute(
             db.insert_ignore(lists).values(
-                list_id=str(count + 1), size=size, used=0, created_at=datetime.now(UTC)
+                list_id=list_id, size=size, used=0, created_at=datetime.now(UTC)
             )
         )
+        await conn.execute(db.insert_ignore(purposes).values(list_id=list_id, purpose=purpose))
     raise RuntimeError(f"no status list could be opened after {OPEN_ATTEMPTS} attempts")

@@ -65,7 +65,17 @@ from services.verification.domain import (
     record_affiliated,
 )
 from services.verification.read_log import reads_table as staff_reads_table
-from services.verification.statuslists import allocate_indices
+from services.verification.statuslists import REVOCATION, allocate_indices, purposes_table
+from services.verification.suspension_store import (
+    allocate as allocate_suspensions,
+)
+from services.verification.suspension_store import (
+    change as change_suspension,
+)
+from services.verification.suspension_store import (
+    suspended_indices,
+    suspensions_table,
+)
 
 PREFIX = "verification"
 
@@ -166,6 +176,8 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
             Column("status_index", Integer, primary_key=True, autoincrement=False),
             Column("credential_id", String(36), nullable=False),
         )
+        self.list_purposes = purposes_table(metadata)
+        self.suspensions = suspensions_table(metadata)
         self.appeals = Table(
             "verification_appeals",
             metadata,
@@ -408,13 +420,17 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
             return []
         credential_ids = [str(uuid.uuid4()) for _ in items]
         slots = await self._allocate_indices(conn, credential_ids)
+        held = await allocate_suspensions(self, conn, credential_ids)
         issued = []
         credentials = []
-        for (row, org_name), credential_id, (list_id, index) in zip(
-            items, credential_ids, slots, strict=True
+        for (row, org_name), credential_id, (list_id, index), hold in zip(
+            items, credential_ids, slots, held, strict=True
         ):
             document = self.issuer.issue(
-                self._credential_input(row, credential_id, org_name), list_id, index
+                self._credential_input(row, credential_id, org_name),
+                list_id,
+                index,
+                suspension=hold,
             )
             credential_type = credential_type_of(row["record_type"])
             credentials.append(
@@ -574,6 +590,7 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
             conn,
             credential_ids,
             self.status_list_size,
+            self.list_purposes,
         )
 
     async def _issue(
@@ -587,13 +604,14 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
     ) -> str:
         credential_id = str(uuid.uuid4())
         ((list_id, index),) = await self._allocate_indices(conn, [credential_id])
+        (hold,) = await allocate_suspensions(self, conn, [credential_id])
         if org_name is None and row["organization_id"] is not None:
             o = self.organizations
             org_name = await conn.scalar(
                 select(o.c.name).where(o.c.organization_id == row["organization_id"])
             )
         document = self.issuer.issue(
-            self._credential_input(row, credential_id, org_name), list_id, index
+            self._credential_input(row, credential_id, org_name), list_id, index, suspension=hold
         )
         credential_type = credential_type_of(row["record_type"])
         await conn.execute(
@@ -802,6 +820,14 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                     .values(**values)
                 )
                 result["credential_id"] = await self._issue(conn, row, actor, APPEAL, None, out)
+            elif decision == "upheld" and appeal["appeal_of"] == "suspension":
+                # A suspension is reversible: the same credential, its suspension bit cleared.
+                lifted, messages = await change_suspension(
+                    self, conn, row["credential_id"], False, ("appeal_upheld", note), actor
+                )
+                out.extend(messages)
+                row["state"] = lifted["state"]
+                result["credential_id"] = lifted["credential_id"]
             elif decision == "upheld":
                 # Revocation is final (Bitstring Status List): the revoked credential keeps its
                 # bit, and the record gets a new credential with a new index.
@@ -825,6 +851,16 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                 row["organization_id"] if row else None,
                 caller.is_admin,
             )
+            assert row is not None
+            if row["credential_id"] != credential_id:
+                # A credential an upheld appeal replaced was revoked already; its record's state
+                # is the new credential's, and revoking the old one must not revoke the new.
+                raise TransitionError(
+                    409,
+                    "the credential is not in force (it was revoked and replaced)",
+                    "credential_id",
+                    "must be a credential in force",
+                )
             assert row is not None
             await conn.execute(
                 c.update()
@@ -967,13 +1003,18 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
             for r in rows
         ]
 
-    async def status_list(self, list_id: str) -> tuple[int, list[int]] | None:
-        """The list's size and its revoked indices, or None if there is no such list."""
-        s, c = self.status_lists, self.credentials
+    async def status_list(self, list_id: str) -> tuple[int, list[int], str] | None:
+        """The list's size, its set indices and its purpose (``revocation`` or ``suspension``),
+        or None if there is no such list."""
+        s, c, p = self.status_lists, self.credentials, self.list_purposes
         async with self.db.read() as conn:
             size = await conn.scalar(select(s.c.size).where(s.c.list_id == list_id))
             if size is None:
                 return None
+            purpose = await conn.scalar(select(p.c.purpose).where(p.c.list_id == list_id))
+            if purpose not in (None, REVOCATION):
+                held = await suspended_indices(conn, self, list_id)
+                return int(size), sorted(held), str(purpose)
             revoked = (
                 (
                     await conn.execute(
@@ -985,7 +1026,7 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                 .scalars()
                 .all()
             )
-        return int(size), sorted(revoked)
+        return int(size), sorted(revoked), REVOCATION
 
 
 def _json(document: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """Revocation is final (Bitstring Status List: a revocation cannot be undone), and status list
 allocation neither races nor reuses an index when issuers run side by side (SQLite and
-PostgreSQL; the concurrent case matters on PostgreSQL, where transactions really overlap)."""
+PostgreSQL; the concurrent case matters on PostgreSQL, where transactions really overlap), for
+revocation and suspension lists alike."""
 
 from __future__ import annotations
 
@@ -141,11 +142,18 @@ async def test_concurrent_issuers_never_share_an_index_or_lose_a_record(
     dead = await asyncio.gather(*(issue_many(s, n) for n, s in enumerate(issuers)))
     assert dead == [0] * len(issuers), "a record was dead-lettered by an allocation race"
     store = issuers[0]
-    c, lists = store.credentials, store.status_lists
+    c, lists, held = store.credentials, store.status_lists, store.suspensions
+    p = store.list_purposes
     async with store.db.read() as conn:
-        slots = (await conn.execute(select(c.c.list_id, c.c.status_index))).all()
+        revocation = (await conn.execute(select(c.c.list_id, c.c.status_index))).all()
+        suspension = (await conn.execute(select(held.c.list_id, held.c.status_index))).all()
         used = dict((await conn.execute(select(lists.c.list_id, lists.c.used))).all())
-    assert len(slots) == per_issuer * len(issuers)
+        purposes = dict((await conn.execute(select(p.c.list_id, p.c.purpose))).all())
+    # Every credential has a revocation and a suspension entry, in lists of those purposes.
+    assert len(revocation) == len(suspension) == per_issuer * len(issuers)
+    assert {purposes[list_id] for list_id, _ in revocation} == {"revocation"}
+    assert {purposes[list_id] for list_id, _ in suspension} == {"suspension"}
+    slots = [*revocation, *suspension]
     assert len(set(slots)) == len(slots), "two credentials share a status index"
     assert all(0 <= index < 8 for _, index in slots)
     per_list: dict[str, int] = {}
