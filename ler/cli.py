@@ -170,6 +170,10 @@ def parser() -> argparse.ArgumentParser:
     broker.add_argument("--port", type=int, default=9092, help="the first node's client port")
     broker.add_argument("--data-dir", help="Kafka's data folder (default: LER_DATA_DIR/kafka)")
     broker.set_defaults(func=cmd_broker)
+
+    from ler.dlq_cli import add_parser as add_dlq
+
+    add_dlq(sub)
     return top
 
 
