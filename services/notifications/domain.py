@@ -31,6 +31,9 @@ ORGANIZATION_EVENT_TYPES: dict[str, str] = {
     "record.rejected": "a record you submitted was rejected (with a reason code)",
     "credential.revoked": "a credential for a record you submitted was revoked",
     "credential.reinstated": "a revoked credential for a record you submitted was reinstated",
+    "credential.suspended": "a credential for a record you submitted was put on hold (suspended)",
+    "credential.suspension_lifted": "a suspended credential for a record you submitted is in "
+    "force again",
     "appeal.filed": "the person appealed a decision on a record you submitted",
     "appeal.decided": "an appeal on a record you submitted was decided",
     "sla.warning": "a record you submitted is close to its review deadline",
@@ -49,6 +52,8 @@ SOURCE_EVENT_TYPES: dict[str, str] = {
     "RecordRejected": "record.rejected",
     "CredentialRevoked": "credential.revoked",
     "CredentialReinstated": "credential.reinstated",
+    "CredentialSuspended": "credential.suspended",
+    "CredentialSuspensionLifted": "credential.suspension_lifted",
     "AppealFiled": "appeal.filed",
     "AppealDecided": "appeal.decided",
     "SlaWarning": "sla.warning",
@@ -78,16 +83,21 @@ NOTICE_KINDS: dict[str, str] = {
     "record.verified": "one of your records was verified",
     "record.rejected": "one of your records was rejected, with the reason and how to appeal",
     "credential.revoked": "one of your credentials was revoked, with how to appeal",
+    "credential.suspended": "one of your credentials was suspended, with the reason and how to "
+    "appeal",
+    "credential.suspension_lifted": "the suspension of one of your credentials was lifted",
     "appeal.decided": "an appeal you filed was decided",
     "share.opened": "someone opened a share you created",
     "sla.breached": "the review of your record is taking longer than promised",
 }
 # Due process: a person is always told about a decision against them and how to appeal it.
-REQUIRED_NOTICES = frozenset({"record.rejected", "credential.revoked"})
+REQUIRED_NOTICES = frozenset({"record.rejected", "credential.revoked", "credential.suspended"})
 SOURCE_NOTICES: dict[str, str] = {
     "RecordVerified": "record.verified",
     "RecordRejected": "record.rejected",
     "CredentialRevoked": "credential.revoked",
+    "CredentialSuspended": "credential.suspended",
+    "CredentialSuspensionLifted": "credential.suspension_lifted",
     "AppealDecided": "appeal.decided",
     "ShareOpened": "share.opened",
     "SlaBreached": "sla.breached",
@@ -111,6 +121,17 @@ NOTICE_FIELDS = (
 )
 
 # Human words for the review reason codes; an unknown code is shown as it is.
+#: Suspension and lift reason codes in words (the verification service's codes, docs/verification.md).
+SUSPENSION_TEXT: dict[str, str] = {
+    "under_investigation": "the registry is checking whether the record is right",
+    "disputed": "the issuer or you dispute the record",
+    "evidence_requested": "the registry asked for evidence and is waiting for it",
+    "investigation_closed": "the check found the record right",
+    "dispute_resolved": "the dispute was settled in the record's favour",
+    "evidence_received": "the evidence asked for arrived",
+    "appeal_upheld": "your appeal was upheld",
+    "other": "see the note",
+}
 REASON_TEXT: dict[str, str] = {
     "insufficient_evidence": "the evidence provided was not enough to confirm the record",
     "issuer_unverifiable": "we could not confirm the record with its issuer",

@@ -101,7 +101,7 @@ class FeedRecord:
 
 @dataclass(frozen=True, slots=True)
 class FeedRecordStatus:
-    """A review outcome of a record: ``verified``, ``rejected`` or ``revoked``."""
+    """A review outcome of a record: ``verified``, ``rejected``, ``revoked`` or ``suspended``."""
 
     record_id: str
     person_id: str
@@ -109,11 +109,16 @@ class FeedRecordStatus:
 
 
 FeedChange = FeedPerson | FeedConsent | FeedRecord | FeedRecordStatus
+#: Statuses whose records the feed leaves out (their verification does not stand, for now or ever).
+LEFT_OUT = frozenset({"rejected", "revoked", "suspended"})
 STATUS_EVENTS = {
     "RecordVerified": "verified",
     "RecordRejected": "rejected",
     "CredentialRevoked": "revoked",
     "CredentialReinstated": "verified",
+    # A suspended credential is not in force: its record leaves the feed until the hold is lifted.
+    "CredentialSuspended": "suspended",
+    "CredentialSuspensionLifted": "verified",
 }
 
 
@@ -234,7 +239,7 @@ class PersonFacts:
 def element_values(facts: PersonFacts, today: date) -> dict[str, Any]:
     """Every element's value for one person (the agreement then picks which go out)."""
     statuses = facts.statuses or {}
-    kept = [r for r in facts.records if statuses.get(r.record_id) not in {"rejected", "revoked"}]
+    kept = [r for r in facts.records if statuses.get(r.record_id) not in LEFT_OUT]
     employment = sorted(
         (r for r in kept if r.kind == "employment"),
         key=lambda r: (r.started_on or date.min, r.record_id),

@@ -22,7 +22,13 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from services.notifications.domain import NOTICE_KINDS, REASON_TEXT, retry_delay, wants
+from services.notifications.domain import (
+    NOTICE_KINDS,
+    REASON_TEXT,
+    SUSPENSION_TEXT,
+    retry_delay,
+    wants,
+)
 from services.notifications.settings import NotificationsSettings
 from services.notifications.store import Attempt, NotificationsRepo
 
@@ -94,6 +100,10 @@ def notice_context(
         values["note"] = str(context.get("note") or "none")
     elif kind == "credential.revoked":
         values["reason"] = str(context.get("reason") or "not given")
+    elif kind in ("credential.suspended", "credential.suspension_lifted"):
+        code = str(context.get("reason_code") or "other")
+        values["reason_text"] = SUSPENSION_TEXT.get(code, code.replace("_", " "))
+        values["note"] = str(context.get("note") or "none")
     elif kind == "appeal.decided":
         upheld = context.get("decision") == "upheld"
         values["decision_text"] = (

@@ -61,7 +61,7 @@ class PreferencesIn(Strict):
     events: dict[EventType, StrictBool] = Field(
         default_factory=dict,
         description="Per kind of message; a kind left out is on. Due-process notices "
-        "(record.rejected, credential.revoked) are always sent.",
+        "(record.rejected, credential.revoked, credential.suspended) are always sent.",
     )
 
 

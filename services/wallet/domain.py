@@ -101,6 +101,8 @@ VERIFICATION_EVENTS = {
     "RecordRejected",
     "CredentialRevoked",
     "CredentialReinstated",
+    "CredentialSuspended",
+    "CredentialSuspensionLifted",
     "AppealFiled",
     "AppealDecided",
 }
@@ -203,8 +205,8 @@ def record_status(transitions: list[tuple[int, str, str, dict[str, Any]]]) -> di
     data)``, applied in version order (whatever order they arrived in).
 
     ``submitted`` until the verification service decides; then ``in_review``, ``verified`` (with
-    the credential and its id), ``rejected`` (with the reason and the appeal's state) or
-    ``revoked``.
+    the credential and its id), ``rejected`` (with the reason and the appeal's state),
+    ``revoked`` or ``suspended`` (on hold, with the reason; back to ``verified`` when lifted).
     """
     out: dict[str, Any] = {"status": "submitted"}
     for _, event_type, at, data in sorted(transitions, key=lambda t: t[0]):
@@ -220,6 +222,7 @@ def record_status(transitions: list[tuple[int, str, str, dict[str, Any]]]) -> di
             )
             out.pop("rejection", None)
             out.pop("revocation", None)  # an upheld appeal of a revocation: a new credential
+            out.pop("suspension", None)
         elif event_type == "RecordRejected":
             out["status"] = "rejected"
             out["rejection"] = {
@@ -230,9 +233,22 @@ def record_status(transitions: list[tuple[int, str, str, dict[str, Any]]]) -> di
         elif event_type == "CredentialRevoked":
             out["status"] = "revoked"
             out["revocation"] = {"reason": data.get("reason"), "revoked_at": at}
+            out.pop("suspension", None)  # revoked while on hold: the revocation is what stands
         elif event_type == "CredentialReinstated":
             out["status"] = "verified"
             out.pop("revocation", None)
+        elif event_type == "CredentialSuspended":
+            out["status"] = "suspended"
+            out["suspension"] = {
+                "reason_code": data.get("reason_code"),
+                "note": data.get("note"),
+                "suspended_at": at,
+            }
+        elif event_type == "CredentialSuspensionLifted":
+            # The same credential is in force again (a revoked one never gets here).
+            if out.get("status") == "suspended":
+                out["status"] = "verified"
+            out.pop("suspension", None)
         elif event_type == "AppealFiled":
             out["appeal"] = {
                 "appeal_id": data.get("appeal_id"),

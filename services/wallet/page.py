@@ -142,6 +142,7 @@ async function api(path, options) {
 }
 const BADGES = {
   verified: ["Verified", "verified"], revoked: ["Revoked", "refused"],
+  suspended: ["Suspended", "pending"],
   rejected: ["Not verified", "refused"], in_review: ["In review", "pending"],
   submitted: ["Waiting for verification", "pending"]
 };
