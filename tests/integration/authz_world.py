@@ -42,7 +42,15 @@ from services.wallet.settings import WalletSettings
 from tests.helpers import client_for, read_topic, wait_until
 
 SPARE = "spare"
-ISSUED = ("get", "revoke:issuer", "revoke:admin", f"revoke:{SPARE}")
+ISSUED = (
+    "get",
+    "revoke:issuer",
+    "revoke:admin",
+    f"revoke:{SPARE}",
+    *(f"{action}:{role}" for action in ("suspend", "unsuspend") for role in ("admin", "reviewer")),
+    f"suspend:{SPARE}",
+    f"unsuspend:{SPARE}",
+)
 # Employers the affiliation rows add (one per allowed role) and remove (``name:role``).
 AFFILIABLE = ("affiliable:admin", "affiliable:person")
 AFFILIATED = ("affiliation:admin", "affiliation:person", f"affiliation:{SPARE}")
@@ -353,13 +361,22 @@ async def _verify(
                 credentials[str(decoded["record_id"])] = str(decoded["credential_id"])
         for name in ISSUED:
             world.ids[f"credential:{name}"] = credentials[world.ids[f"record:{name}"]]
+        for name in ISSUED:  # what the unsuspend rows lift is suspended first
+            if name.startswith("unsuspend:"):
+                _ok(
+                    await client.post(
+                        f"/v1/credentials/{world.ids[f'credential:{name}']}/suspend",
+                        json={"reason_code": "disputed"},
+                        headers=admin,
+                    ),
+                    200,
+                )
         world.ids["credential_id"] = world.ids["credential:get"]
         world.ids["record_id"] = world.ids["record:get"]
         document = _ok(
             await client.get(f"/v1/credentials/{world.ids['credential_id']}", headers=admin), 200
         )
-        status = document["credentialStatus"]
-        status = status[0] if isinstance(status, list) else status
+        (status,) = [e for e in document["credentialStatus"] if e["statusPurpose"] == "revocation"]
         world.ids["list_id"] = status["statusListCredential"].rstrip("/").rsplit("/", 1)[1]
         topics["verification"] = verified
 

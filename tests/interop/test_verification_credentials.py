@@ -1,7 +1,7 @@
 """Credentials the verification service issues verify with the independent verifier.
 
 Employment credentials (inline context), Open Badges 3.0 with skills alignment, and a credential
-with a status list entry, signed by the service's :class:`Issuer` with a did:web key ring; each
+with two status list entries (revocation and suspension), signed by the service's :class:`Issuer` with a did:web key ring; each
 fails there after one byte of its subject changes.
 """
 
@@ -90,11 +90,13 @@ def test_issued_credentials_verify_independently_and_fail_when_changed(
 ) -> None:
     # The harness verifies "now" = 2026-03-01 (its NOW); issue before that.
     issued = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
-    credential = issuer.issue(item, "1", 4242, issued)
+    # Two status entries, as the registry issues: revocation in list 1, suspension in list 2.
+    credential = issuer.issue(item, "1", 4242, issued, suspension=("2", 99))
     if item.record_type == "learning":
         assert credential["credentialSubject"]["achievement"]["alignment"]
-    url = credential["credentialStatus"]["statusListCredential"]
-    in_force = {url: issuer.status_list("1", 131_072, [7], issued)}
+    url, held_url = (e["statusListCredential"] for e in credential["credentialStatus"])
+    clear = issuer.status_list("2", 131_072, [7], issued, purpose="suspension")
+    in_force = {url: issuer.status_list("1", 131_072, [7], issued), held_url: clear}
     did_document = issuer.ring.did_document()
     result = _run(node, credential, [did_document], tmp_path, in_force)
     assert result["verified"], result["errors"]
@@ -103,7 +105,16 @@ def test_issued_credentials_verify_independently_and_fail_when_changed(
     assert not result["verified"]
     assert any("signature" in error.lower() for error in result["errors"]), result["errors"]
 
-    revoked = {url: issuer.status_list("1", 131_072, [7, 4242], issued)}
+    held = {
+        **in_force,
+        held_url: issuer.status_list("2", 131_072, [99], issued, purpose="suspension"),
+    }
+    result = _run(node, credential, [did_document], tmp_path, held)
+    assert not result["verified"]
+    # The harness names the purpose of the bit that is set.
+    assert any("(suspension)" in error for error in result["errors"]), result["errors"]
+
+    revoked = {**in_force, url: issuer.status_list("1", 131_072, [7, 4242], issued)}
     result = _run(node, credential, [did_document], tmp_path, revoked)
     assert not result["verified"]
     assert any("revoked" in error for error in result["errors"]), result["errors"]
