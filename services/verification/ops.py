@@ -29,6 +29,7 @@ from sqlalchemy import select
 from ler.web import ApiError, bearer_token, same_secret
 from services.verification.bootstrap import VerificationContext
 from services.verification.domain import QUEUES
+from services.verification.ops_dlq import DeadLetterCounts
 from services.verification.ops_page import render_page
 from services.verification.sla import WINDOWS, ItemRow, dashboard
 
@@ -164,6 +165,7 @@ class ProcessorLag:
     status: str  # ok | unreachable | invalid
     group: str | None
     partitions: list[dict[str, Any]]
+    stalled: dict[str, Any] | None = None  # stopped on a failure it retries (ler.stall)
 
     def as_json(self) -> dict[str, Any]:
         known = [p["lag"] for p in self.partitions if p.get("lag") is not None]
@@ -173,6 +175,7 @@ class ProcessorLag:
             "group": self.group,
             "total_lag": sum(known) if self.status == "ok" else None,
             "partitions": self.partitions,
+            "stalled": self.stalled,
         }
 
 
@@ -206,9 +209,19 @@ async def _lag_of(client: httpx.AsyncClient, name: str, url: str) -> ProcessorLa
             for p in body["partitions"]
         ]
         group = str(body["group"])
+        stalled = body.get("stalled")
+        if stalled is not None:
+            stalled = {
+                "since": str(stalled["since"]),
+                "seconds": float(stalled["seconds"]),
+                "error": str(stalled["error"]),
+                "where": str(stalled["where"]),
+                "transient": bool(stalled["transient"]),
+                "attempts": int(stalled["attempts"]),
+            }
     except (ValueError, TypeError, KeyError):
         return ProcessorLag(name, "invalid", None, [])
-    return ProcessorLag(name, "ok", group, partitions)
+    return ProcessorLag(name, "ok", group, partitions, stalled)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -220,16 +233,22 @@ def _utc(value: datetime) -> datetime:
 
 
 async def summary(
-    ctx: VerificationContext, settings: OpsSettings, period: str, now: datetime | None = None
+    ctx: VerificationContext,
+    settings: OpsSettings,
+    period: str,
+    now: datetime | None = None,
+    dead_letters: DeadLetterCounts | None = None,
 ) -> dict[str, Any]:
     """Everything the dashboard shows, computed from the SLA processor's store and the
     processors' lag. Ids and counts only."""
     now = now or datetime.now(UTC)
     longest = max(max(WINDOWS.values()), *(span for span, _ in PERIODS.values()))
-    rows, oldest, lags = await asyncio.gather(
+    dead_letters = dead_letters or DeadLetterCounts(ctx.kafka, settings.timeout_seconds)
+    rows, oldest, lags, dlq = await asyncio.gather(
         ctx.sla_store.item_rows(now - longest),
         oldest_open_items(ctx, now),
         processor_lags(settings.processor_urls(), settings.timeout_seconds),
+        dead_letters.get(),
     )
     queues = dashboard(rows, now, ctx.budgets)
     for queue, figures in queues.items():
@@ -240,6 +259,7 @@ async def summary(
         "queues": queues,
         "breaches": breach_series(rows, now, period),
         "processors": [lag.as_json() for lag in lags],
+        "dead_letters": dlq,
     }
 
 
@@ -287,6 +307,7 @@ def add_ops_routes(
     from ler.settings import load
 
     app.state.ops_settings = settings or load(OpsSettings)
+    app.state.dead_letters = DeadLetterCounts(ctx.kafka, app.state.ops_settings.timeout_seconds)
 
     @app.get(
         "/ops",
@@ -321,4 +342,6 @@ def add_ops_routes(
         ] = "24h",
     ) -> dict[str, Any]:
         response.headers["Cache-Control"] = "no-store"
-        return await summary(ctx, app.state.ops_settings, period)
+        return await summary(
+            ctx, app.state.ops_settings, period, dead_letters=app.state.dead_letters
+        )

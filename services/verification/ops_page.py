@@ -5,6 +5,8 @@ inline SVG. The page holds no data; the token is typed into a form and kept in t
 
 from __future__ import annotations
 
+from services.verification.ops_dlq import SCRIPT, SECTION
+
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -161,6 +163,7 @@ summary { cursor: pointer; color: var(--focus); }
       </table>
     </details>
   </section>
+{{dlq_section}}
 </main>
 <script nonce="{{nonce}}">
 "use strict";
@@ -225,6 +228,7 @@ summary { cursor: pointer; color: var(--focus); }
     const sum = (f) => qs.reduce((a, q) => a + f(q), 0);
     const lag = data.processors.reduce((a, p) => a + (p.total_lag || 0), 0);
     const down = data.processors.filter((p) => p.status !== "ok").length;
+    const stalled = data.processors.filter((p) => p.stalled).length;
     const items = [
       ["Open items", sum((q) => q.open), false, "total-open"],
       ["Open and breached", sum((q) => q.open_breached), sum((q) => q.open_breached) > 0,
@@ -232,6 +236,7 @@ summary { cursor: pointer; color: var(--focus); }
       ["Breaches, last 24 h", sum((q) => q.windows["24h"].breaches), false, "total-24h"],
       ["Consumer lag (events)", lag, lag > 0, "total-lag"],
       ["Processors not answering", down, down > 0, "total-down"],
+      ["Processors stopped on a failure", stalled, stalled > 0, "total-stalled"],
     ];
     $("totals").replaceChildren(...items.map(([label, value, alert, id]) =>
       el("div", {class: alert ? "alert" : null}, el("dt", {}, label),
@@ -380,7 +385,10 @@ summary { cursor: pointer; color: var(--focus); }
     for (const p of processors) {
       const body = el("tbody", {class: "proc", "data-processor": p.name});
       const topics = byTopic(p.partitions);
-      const badge = p.status === "ok"
+      const badge = p.stalled
+        ? el("span", {class: "badge over"}, "stopped since " + p.stalled.since.slice(11, 19) +
+            " UTC (" + p.stalled.error + ", " + p.stalled.attempts + " attempts)")
+        : p.status === "ok"
         ? el("span", {class: p.total_lag ? "badge lagging" : "badge within"},
             p.total_lag ? "lag " + count(p.total_lag) : "caught up")
         : el("span", {class: "badge over"}, p.status === "unreachable" ? "not answering"
@@ -418,6 +426,7 @@ summary { cursor: pointer; color: var(--focus); }
     $("queues").replaceChildren(...queues.map((q) => queueCard(q, data.queues[q])));
     chart(data.breaches, queues);
     lagTable(data.processors);
+    document.dispatchEvent(new CustomEvent("ops:data", {detail: data}));
     if (data.refresh_seconds) refresh = data.refresh_seconds;
     const at = new Date(data.as_of).toISOString().slice(11, 19);
     say("Updated " + at + " UTC; refreshing every " + refresh + " s.");
@@ -473,6 +482,7 @@ summary { cursor: pointer; color: var(--focus); }
   }
 })();
 </script>
+{{dlq_script}}
 </body>
 </html>
 """
@@ -481,4 +491,5 @@ summary { cursor: pointer; color: var(--focus); }
 def render_page(nonce: str, refresh_seconds: float) -> str:
     """The page with this response's CSP nonce and the polling interval (no data)."""
     refresh = f"{refresh_seconds:g}"
-    return PAGE.replace("{{nonce}}", nonce).replace("{{refresh}}", refresh)
+    page = PAGE.replace("{{dlq_section}}", SECTION).replace("{{dlq_script}}", SCRIPT)
+    return page.replace("{{nonce}}", nonce).replace("{{refresh}}", refresh)

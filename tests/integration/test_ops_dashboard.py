@@ -20,7 +20,7 @@ import pytest
 
 from ler.broker import free_port
 from ler.credentials.multikey import generate_key_file
-from ler.kafka import create_topics
+from ler.kafka import create_topics, started_producer
 from ler.settings import KafkaSettings, PlatformSettings
 from services.enrollment.api import create_app as enrollment_app
 from services.enrollment.bootstrap import bootstrap as enrollment_bootstrap
@@ -159,7 +159,28 @@ async def test_summary_shows_backlog_breaches_percentiles_and_lag_from_the_strea
                 auto = body["queues"]["auto_verification"]
                 return body if auto["open"] == 3 and auto["open_breached"] == 3 else None
 
+            # Bytes no codec reads, where the SLA processor consumes: one dead letter of its own.
+            producer = await started_producer(own_kafka, "test-ops-poison")
+            try:
+                await producer.send_and_wait("ler.verification.v1", b"not avro", key=b"k")
+            finally:
+                await producer.stop()
             body = await wait_until(all_breached, timeout=90, interval=0.5)
+
+            # Dead letters per consumer and reason (read from ler.dlq.v1, cached 15 s).
+            async def dead_lettered() -> dict[str, Any] | None:
+                found = (await summary())["dead_letters"]
+                return found if found["by_consumer"] else None
+
+            dead = await wait_until(dead_lettered, timeout=60, interval=1)
+            assert dead["status"] == "ok"
+            ((row),) = dead["by_consumer"]
+            assert (row["consumer"], row["reason"], row["total"], row["waiting"]) == (
+                "sla",
+                "undecodable",
+                1,
+                1,
+            )
             auto = body["queues"]["auto_verification"]
             oldest = auto["oldest_open_item"]
             assert oldest["item_id"] in {f"auto_verification:{r}" for r in record_ids}
@@ -206,7 +227,9 @@ async def test_summary_shows_backlog_breaches_percentiles_and_lag_from_the_strea
                     "group": None,
                     "total_lag": None,
                     "partitions": [],
+                    "stalled": None,
                 }
+            assert lags["sla"]["stalled"] is None
 
             # The verifier starts: the records go to review, the automatic items close late.
             processes.append(start_processor("verification", env, tmp_path / "verification.log"))
