@@ -281,11 +281,11 @@ async def issuer_record_becomes_a_signed_credential(flow: Flow) -> None:
 
 async def check(flow: Flow, credential: dict[str, Any]) -> Any:
     did = (await flow.verification.get("/.well-known/did.json")).json()
-    list_id = credential["credentialStatus"]["statusListCredential"].rsplit("/", 1)[1]
-    status_list = (await flow.verification.get(f"/v1/status-lists/{list_id}")).json()
-    return verify_credential(
-        credential, StaticDidResolver([did]), StaticStatusListFetcher([status_list])
-    )
+    lists = []
+    for entry in credential["credentialStatus"]:  # revocation and suspension
+        list_id = entry["statusListCredential"].rsplit("/", 1)[1]
+        lists.append((await flow.verification.get(f"/v1/status-lists/{list_id}")).json())
+    return verify_credential(credential, StaticDidResolver([did]), StaticStatusListFetcher(lists))
 
 
 async def self_reported_record_is_reviewed_appealed_and_verified(
@@ -426,7 +426,9 @@ async def revoked_credential_has_its_bit_set(flow: Flow) -> None:
         )
     ).status_code == 409
 
-    status = record["credential"]["credentialStatus"]
+    (status,) = [
+        e for e in record["credential"]["credentialStatus"] if e["statusPurpose"] == "revocation"
+    ]
     list_id = status["statusListCredential"].rsplit("/", 1)[1]
     listed = (await v.get(f"/v1/status-lists/{list_id}")).json()
     bits = StatusList.decode(listed["credentialSubject"]["encodedList"])
