@@ -26,7 +26,7 @@ from ler.outbox import BackgroundRelay, OutgoingMessage
 from ler.skills import UnknownRoleError
 from ler.topics import NOTIFICATIONS
 from ler.web import ApiError, JsonResponse, bearer_token, new_app, new_secret, problem, token_hash
-from services.wallet import verify_routes
+from services.wallet import share_match, verify_routes
 from services.wallet.bootstrap import WalletContext
 from services.wallet.domain import (
     MAX_SHARE_RECORDS,
@@ -182,6 +182,8 @@ def create_app(ctx: WalletContext) -> FastAPI:
     app.state.ctx = ctx
     app.state.verify_limits = settings.verify_limits()
     app.include_router(verify_routes.router)
+    app.state.wake_relay = wake_relay
+    app.include_router(share_match.router)
 
     def outgoing(event_type: str, share: Share, at: datetime, **extra: Any) -> OutgoingMessage:
         record = share_event(event_type, share, at=at, **extra)

@@ -245,6 +245,7 @@ WALLET = [
     # The share token in the path is the credential: whoever holds the link reads the share.
     Row("GET", "/v1/shares/{token}", EVERYONE),
     Row("GET", "/v1/shares/{token}/qr.svg", EVERYONE),
+    Row("GET", "/v1/shares/{token}/match", EVERYONE, query="role=childcare-worker"),
 ]
 
 NOTIFICATIONS = [

@@ -314,6 +314,34 @@ async def test_matching_splits_matched_unverified_and_missing(wallet: Wallet) ->
     assert unknown.status_code == 404
 
 
+async def test_a_share_is_matched_by_its_link_alone_and_names_no_person(wallet: Wallet) -> None:
+    """Issue 11, item 2: credentials no longer carry the person's id, so the audience matches
+    through the share link; neither the presentation nor the match names the person."""
+    world = wallet.world
+    share = await wallet.share("cda")
+    presentation = (await wallet.client.get(f"/v1/shares/{share['token']}")).json()
+    assert world_id_absent(presentation, world.pete)
+    answer = await wallet.client.get(f"/v1/shares/{share['token']}/match?role=childcare-worker")
+    assert answer.status_code == 200, answer.text
+    seen = answer.json()
+    assert seen["scope"] == "share"
+    assert seen["unverified"] == []
+    assert all(m["record_ids"] == [world.records["cda"]] for m in seen["matched"])
+    assert world_id_absent(seen, world.pete)
+    unknown = await wallet.client.get(f"/v1/shares/{share['token']}/match?role=astronaut")
+    assert unknown.status_code == 404
+    assert unknown.json()["errors"][0]["field"] == "role"
+    listed = (
+        await wallet.client.get(f"/v1/wallets/{world.pete}/shares", headers=wallet.owner())
+    ).json()["shares"]
+    accesses = next(s for s in listed if s["share_id"] == share["share_id"])["accesses"]
+    assert ("share_matched", "childcare-worker") in [(a["action"], a.get("role")) for a in accesses]
+
+
+def world_id_absent(document: Any, person_id: str) -> bool:
+    return person_id.lower() not in json.dumps(document).lower()
+
+
 async def test_no_endpoint_returns_another_persons_data(wallet: Wallet) -> None:
     world = wallet.world
     share = await wallet.share("cda")
