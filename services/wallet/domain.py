@@ -108,6 +108,7 @@ VERIFICATION_EVENTS = {
 }
 _STATUS_FIELDS = (
     "queue",
+    "policy_rule",
     "credential_id",
     "credential_type",
     "credential",
@@ -212,6 +213,9 @@ def record_status(transitions: list[tuple[int, str, str, dict[str, Any]]]) -> di
     for _, event_type, at, data in sorted(transitions, key=lambda t: t[0]):
         if event_type == "RecordQueuedForReview":
             out["status"] = "in_review"
+            if data.get("policy_rule"):
+                # Why it waits, e.g. "unaffiliated-organization": the person may decline it.
+                out["review_reason"] = data["policy_rule"]
         elif event_type == "RecordVerified":
             out.update(
                 status="verified",
@@ -221,10 +225,12 @@ def record_status(transitions: list[tuple[int, str, str, dict[str, Any]]]) -> di
                 credential=json.loads(data["credential"]) if data.get("credential") else None,
             )
             out.pop("rejection", None)
+            out.pop("review_reason", None)
             out.pop("revocation", None)  # an upheld appeal of a revocation: a new credential
             out.pop("suspension", None)
         elif event_type == "RecordRejected":
             out["status"] = "rejected"
+            out.pop("review_reason", None)
             out["rejection"] = {
                 "reason_code": data.get("reason_code"),
                 "note": data.get("note"),
