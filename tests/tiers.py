@@ -31,6 +31,7 @@ GROUPS: dict[str, tuple[list[str], dict[str, str]]] = {
         {"LER_TEST_BROKER": "tansu", "LER_EMBEDDED_BROKER": "tansu"},
     ),
 }
+GROUP_LIMIT_SECONDS = 40 * 60  # a hung group fails the run instead of holding CI
 COUNTS = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed|deselected)")
 
 
@@ -55,7 +56,13 @@ def main(extra: list[str]) -> int:
     totals: dict[str, int] = {}
     worst = 0
     for name, process, out in runs:
-        code = process.wait()
+        try:
+            code = process.wait(max(1.0, started + GROUP_LIMIT_SECONDS - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+            with open(out, "a") as log:
+                log.write(f"\n{name}: killed after {GROUP_LIMIT_SECONDS // 60} min\n")
         text = out.read_text(errors="replace")
         print(f"\n{'=' * 30} {name} (exit {code}) {'=' * 30}\n{text}", flush=True)
         summary = [line for line in text.splitlines() if re.search(r" in [\d.]+s", line)]
