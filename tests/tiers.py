@@ -70,7 +70,8 @@ def main(extra: list[str]) -> int:
             key = "errors" if word.startswith("error") else word
             totals[key] = totals.get(key, 0) + int(count)
         # pytest's 5 ("no tests collected") in one group is not a failure of the whole run.
-        worst = max(worst, 0 if code == 5 else code)
+        if code not in (0, 5):  # killed (negative) or failed
+            worst = worst or (code if code > 0 else 1)
     minutes = (time.monotonic() - started) / 60
     print(f"\nall tiers finished in {minutes:.1f} min")
     failed = totals.get("failed", 0) + totals.get("errors", 0)
