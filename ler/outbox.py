@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -30,6 +31,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -124,6 +126,12 @@ class OutboxSource(Protocol):
         ...
 
 
+def lease_key(name: str) -> int:
+    """The advisory-lock key of one outbox (a signed 64-bit integer, stable across releases)."""
+    digest = hashlib.sha256(f"ler-outbox-lease|{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 class SqlOutbox:
     """The outbox table of one SQL store."""
 
@@ -131,6 +139,7 @@ class SqlOutbox:
         self.db = db
         self.table = table
         self.name = table.name
+        self.lease_key = lease_key(table.name)
 
     async def pending(self) -> int:
         async with self.db.read() as conn:
@@ -141,10 +150,14 @@ class SqlOutbox:
     async def claim(self, limit: int) -> AsyncIterator[Sequence[Any]]:
         table = self.table
         if self.db.is_postgres:
-            # Several relays may share one PostgreSQL database: each claims its own rows.
+            # Several relays (replicas) may share one outbox: one at a time holds its lease, a
+            # transaction-scoped advisory lock, for the whole pass (claim, send, acknowledgement,
+            # delete). Relays claiming slices in parallel (SKIP LOCKED) let a later event of one
+            # key reach Kafka before an earlier one (docs/operations.md, "Outbox order").
             async with self.db.transaction() as conn:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self.lease_key})
                 query = select(table).order_by(table.c.id).limit(limit)
-                rows = (await conn.execute(query.with_for_update(skip_locked=True))).all()
+                rows = (await conn.execute(query)).all()
                 yield rows
                 if rows:
                     await conn.execute(delete(table).where(table.c.id.in_([r.id for r in rows])))
