@@ -87,6 +87,9 @@ def children(platform: PlatformSettings, kafka: KafkaSettings, token: str) -> li
     verification_port = port_setting("VERIFICATION_PORT", 8002)
     base.setdefault("VERIFICATION_PUBLIC_URL", f"http://127.0.0.1:{verification_port}")
     base.setdefault("VERIFICATION_DID", f"did:web:127.0.0.1%3A{verification_port}")
+    base.setdefault(
+        "LER_ENROLLMENT_URL", f"http://127.0.0.1:{port_setting('ENROLLMENT_PORT', 8001)}"
+    )
     processors = [
         (name, health, port_setting(health, default)) for name, health, default in PROCESSORS
     ]

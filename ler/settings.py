@@ -79,6 +79,10 @@ class PlatformSettings(BaseSettings):
     topic_partitions: int = Field(default=4, ge=1, le=1024)
     topic_replication_factor: int = Field(default=1, ge=1, le=7)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Where the enrollment service answers: the other services ask it who holds an API key or an
+    # access token (cached for a fraction of a second), so a new, rotated or revoked credential
+    # takes effect at once; unset, they know only what ler.enrollment.v1 told them.
+    enrollment_url: str | None = None
 
     def database_url(self, service: str, own: str | None) -> str:
         """The service's own URL, else ``DATABASE_URL``, else SQLite under the data dir."""

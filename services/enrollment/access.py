@@ -135,3 +135,39 @@ async def reset_access_token(person_id: PersonPath, _: Admin, request: Request) 
     request.app.state.wake_relay()
     log.info("person %s access token reset by admin", person_id)
     return AccessTokenOut(person_id=person_id, access_token=token)
+
+
+class LookupIn(BaseModel):
+    sha256: str = Field(
+        pattern="^[0-9a-f]{64}$", description="SHA-256 (hex) of an API key or an access token"
+    )
+
+
+class HolderOut(BaseModel):
+    kind: str = Field(description="organization or person")
+    organization_id: uuid.UUID | None = None
+    name: str | None = None
+    organization_kind: str | None = None
+    person_id: uuid.UUID | None = None
+
+
+@router.post(
+    "/v1/access/lookup",
+    response_model=HolderOut,
+    response_model_exclude_none=True,
+    summary="Who holds this credential now (admin: the other services ask on every cache miss)",
+)
+async def lookup(body: LookupIn, _: Admin, request: Request) -> HolderOut:
+    store = context(request).store
+    org = await store.organization_by_key(body.sha256)
+    if org is not None:
+        return HolderOut(
+            kind="organization",
+            organization_id=uuid.UUID(org.organization_id),
+            name=org.name,
+            organization_kind=org.kind,
+        )
+    person_id = await store.person_by_token(body.sha256)
+    if person_id is None:
+        raise ApiError(404, "no organization or person holds this credential")
+    return HolderOut(kind="person", person_id=uuid.UUID(person_id))

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
+from ler.access_lookup import access_of
 from ler.web import ApiError, bearer_token, same_secret, token_hash
 from services.notifications.bootstrap import NotificationsContext
 from services.notifications.store import NotificationsRepo
@@ -43,7 +44,10 @@ async def require_admin(request: Request) -> None:
 async def current_organization(request: Request) -> Any:
     """The organization whose API key this is (known from OrganizationRegistered events)."""
     token = _required(request, "an organization's API key")
-    org = await repo_of(request).organization_by_key(token_hash(token))
+    digest, repo = token_hash(token), repo_of(request)
+    org = await access_of(request.app.state).organization(
+        digest, lambda: repo.organization_by_key(digest)
+    )
     if org is None:
         raise ApiError(401, "unknown API key", headers=CHALLENGE)
     return org
@@ -51,7 +55,8 @@ async def current_organization(request: Request) -> Any:
 
 async def person_self(request: Request, person_id: PersonPath) -> str:
     token = _required(request, "the person's access token")
-    owner = await repo_of(request).person_by_token(token_hash(token))
+    digest, repo = token_hash(token), repo_of(request)
+    owner = await access_of(request.app.state).person(digest, lambda: repo.person_by_token(digest))
     if owner is None:
         raise ApiError(401, "unknown access token", headers=CHALLENGE)
     if owner != str(person_id):

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ler.access_lookup import Holder, access_of
 from ler.web import ApiError, bearer_token, same_secret, token_hash
 from services.verification.bootstrap import VerificationContext
 from services.verification.domain import organization_actor, reviewer_actor
@@ -48,7 +49,11 @@ async def reviewer_or_admin(request: Request) -> Caller:
 
 async def current_person(request: Request) -> Caller:
     token = _token(request, "the person's access token")
-    person_id = await context(request).store.person_by_token(token_hash(token))
+    digest = token_hash(token)
+    store = context(request).store
+    person_id = await access_of(request.app.state).person(
+        digest, lambda: store.person_by_token(digest)
+    )
     if person_id is None:
         raise ApiError(401, "unknown access token", headers={"WWW-Authenticate": "Bearer"})
     return Caller("person", person_id=person_id)
@@ -64,10 +69,12 @@ async def any_caller(request: Request) -> Caller:
     reviewer_id = await ctx.store.reviewer_by_token(digest)
     if reviewer_id is not None:
         return Caller(reviewer_actor(reviewer_id))
-    organization_id = await ctx.store.organization_by_key(digest)
-    if organization_id is not None:
+    access = access_of(request.app.state)
+    org = await access.organization(digest, lambda: ctx.store.organization_by_key(digest))
+    if org is not None:
+        organization_id = org.organization_id if isinstance(org, Holder) else org
         return Caller(organization_actor(organization_id), organization_id=organization_id)
-    person_id = await ctx.store.person_by_token(digest)
+    person_id = await access.person(digest, lambda: ctx.store.person_by_token(digest))
     if person_id is not None:
         return Caller("person", person_id=person_id)
     raise ApiError(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ler import telemetry
+from ler.access_lookup import access_of
 from ler.avro import default_codec
 from ler.envelope import TRACEPARENT, new_traceparent
 from ler.kafka import started_producer
@@ -57,7 +58,10 @@ async def current_person(request: Request) -> str:
     if token is None:
         raise ApiError(401, "a person's access token is required", headers=_challenge())
     ctx: WalletContext = request.app.state.ctx
-    person_id = await api_store(ctx).owner_of_token(token_hash(token))
+    digest, store = token_hash(token), api_store(ctx)
+    person_id = await access_of(request.app.state).person(
+        digest, lambda: store.owner_of_token(digest)
+    )
     if person_id is None:
         raise ApiError(401, "unknown or revoked access token", headers=_challenge())
     return person_id
@@ -80,7 +84,7 @@ async def owner_or_audience(request: Request, person_id: str) -> Reader:
     ctx: WalletContext = request.app.state.ctx
     digest = token_hash(token)
     store = api_store(ctx)
-    owner = await store.owner_of_token(digest)
+    owner = await access_of(request.app.state).person(digest, lambda: store.owner_of_token(digest))
     if owner is not None:
         if owner != person_id.lower():
             raise ApiError(404, "no such wallet")

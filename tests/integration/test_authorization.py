@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from ler.settings import KafkaSettings, PlatformSettings
+from ler.web import token_hash
 from tests.helpers import client_for
 from tests.integration import authz_world
 from tests.integration.authz_world import SPARE, World, build_world, new_person
@@ -115,6 +116,13 @@ ENROLLMENT = [
         params=own("organization_id", "affiliation"),
     ),
     Row("POST", "/v1/persons/{person_id}/records", only("person"), _own_record, 202),
+    # Who holds a credential (the other services ask it; tests/integration/test_access_fresh.py).
+    Row(
+        "POST",
+        "/v1/access/lookup",
+        only("admin"),
+        lambda w, _: {"sha256": token_hash(w.tokens["person"])},
+    ),
     Row(
         "POST",
         "/v1/persons/{person_id}/access-token",
