@@ -659,6 +659,13 @@ def test_network_policies_deny_by_default_and_open_only_what_each_pod_needs(
         if labels["ler/service"] == "notifications":
             assert webhooks <= ports, name
         allowed = needed | (webhooks if labels["ler/service"] == "notifications" else set())
+        # The other APIs ask the enrollment API who holds a key or token (read your writes).
+        asks_enrollment = labels["app.kubernetes.io/component"] == "api" and labels[
+            "ler/service"
+        ] in {"verification", "wallet", "notifications"}
+        if asks_enrollment:
+            assert 8001 in ports, f"{name}: cannot reach the enrollment API"
+            allowed |= {8001}
         assert ports <= allowed, f"{name}: egress beyond its needs: {ports - allowed}"
         ingress = [
             rule
@@ -668,7 +675,12 @@ def test_network_policies_deny_by_default_and_open_only_what_each_pod_needs(
         ]
         if labels["app.kubernetes.io/component"] == "api":
             assert ingress, f"{name}: the API must be reachable from the ingress controller"
-            assert all("namespaceSelector" in peer for r in ingress for peer in r["from"]), name
+            from_outside = [r for r in ingress if any("namespaceSelector" in p for p in r["from"])]
+            assert from_outside, name
+            inside = [r for r in ingress if r not in from_outside]
+            if inside:  # only the enrollment API takes traffic from the other APIs
+                assert labels["ler/service"] == "enrollment", name
+                assert all(p["port"] == 8001 for r in inside for p in r["ports"]), name
         else:
             assert not ingress, f"{name}: a processor takes no traffic"
 
