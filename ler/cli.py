@@ -172,8 +172,10 @@ def parser() -> argparse.ArgumentParser:
     broker.set_defaults(func=cmd_broker)
 
     from ler.dlq_cli import add_parser as add_dlq
+    from ler.migrate_cli import add_parser as add_migrate
 
     add_dlq(sub)
+    add_migrate(sub)
     return top
 
 

@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from ler.migrations import History, ensure
+from ler.settings import PlatformSettings, load
 from ler.transient import is_transient
 
 __all__ = ["Database", "is_transient"]
@@ -25,9 +27,19 @@ log = logging.getLogger(__name__)
 class Database:
     """One async engine and the tables a service keeps in it."""
 
-    def __init__(self, url: str, metadata: MetaData, *, pool_size: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        metadata: MetaData,
+        *,
+        pool_size: int = 5,
+        migrations: History | None = None,
+    ) -> None:
         self.url = url
         self.metadata = metadata
+        #: The service database's migration history; without one, tables are made by create_all
+        #: (stores of tests and tools that have no history).
+        self.migrations = migrations
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         # This process's SQLite writers queue here, first come, first served (see transaction).
@@ -53,9 +65,17 @@ class Database:
         return self.dialect == "postgresql"
 
     async def create_tables(self) -> None:
-        """Create missing tables; safe when several processes start at once."""
+        """Bring the schema up to date at open; safe when several processes start at once.
+
+        With a migration history: migrated to its head in the embedded and development modes,
+        refused with :class:`ler.migrations.StoreBehind` (naming ``ler migrate``) in production.
+        """
         for attempt in range(3):
             try:
+                if self.migrations is not None:
+                    production = load(PlatformSettings).env == "production"
+                    await ensure(self, self.migrations, migrate=not production)
+                    return
                 async with self.transaction() as conn:
                     await conn.run_sync(self.metadata.create_all)
                 return

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from ler.outbox import OutgoingMessage, enqueue, outbox_table
 from ler.sql import Database
 from services.enrollment.domain import IdentityKeys
+from services.enrollment.migrations import HISTORY
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class IdempotencyConflict(Exception):
 class EnrollmentStore:
     def __init__(self, url: str) -> None:
         metadata = MetaData()
-        self.db = Database(url, metadata)
+        self.db = Database(url, metadata, migrations=HISTORY)
         self.organizations = Table(
             "enrollment_organizations",
             metadata,

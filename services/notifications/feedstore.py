@@ -35,6 +35,7 @@ from services.notifications.feed import (
     pseudonymous_id,
     select_elements,
 )
+from services.notifications.migrations import HISTORY
 from services.notifications.store import fan_out
 from services.notifications.tables import define_tables
 from services.notifications.withdrawals import hold, withdraw
@@ -54,7 +55,7 @@ class Publication:
 
 class SqlPartnerFeedStore(SqlProcessorStore[FeedChange]):
     def __init__(self, url: str, secret: bytes, codec: AvroCodec) -> None:
-        super().__init__(Database(url, MetaData()), PREFIX)
+        super().__init__(Database(url, MetaData(), migrations=HISTORY), PREFIX)
         self.t = define_tables(self.db.metadata)
         self.secret = secret
         self.codec = codec

@@ -27,6 +27,7 @@ from services.notifications.domain import (
     webhook_body,
     webhook_id_for,
 )
+from services.notifications.migrations import HISTORY
 from services.notifications.tables import Tables, define_tables
 
 PREFIX = "notifications"
@@ -92,7 +93,7 @@ class SqlNotificationStore(SqlProcessorStore[NotificationChange]):
     """The notifications processor's store: people, organizations, messages, deliveries."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(Database(url, MetaData()), PREFIX)
+        super().__init__(Database(url, MetaData(), migrations=HISTORY), PREFIX)
         self.t = define_tables(self.db.metadata)
         self.queued = 0
 
@@ -298,7 +299,7 @@ class NotificationsRepo:
 
     @classmethod
     def at(cls, url: str) -> NotificationsRepo:
-        return cls(Database(url, MetaData()))
+        return cls(Database(url, MetaData(), migrations=HISTORY))
 
     async def open(self) -> None:
         await self.db.create_tables()

@@ -26,6 +26,7 @@ from ler.outbox import OutgoingMessage, enqueue
 from ler.sql import Database
 from ler.sqlstore import SqlProcessorStore
 from ler.topics import SLA
+from services.verification.migrations import HISTORY
 from services.verification.sla import (
     Budgets,
     ItemClosed,
@@ -44,7 +45,7 @@ class SlaStore(SqlProcessorStore[SlaChange]):
 
     def __init__(self, url: str, codec: AvroCodec, budgets: Budgets) -> None:
         metadata = MetaData()
-        super().__init__(Database(url, metadata), PREFIX)
+        super().__init__(Database(url, metadata, migrations=HISTORY), PREFIX)
         self.codec = codec
         self.budgets = budgets
         self.items = Table(

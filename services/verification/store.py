@@ -64,6 +64,7 @@ from services.verification.domain import (
     check_revocation,
     record_affiliated,
 )
+from services.verification.migrations import HISTORY
 from services.verification.read_log import reads_table as staff_reads_table
 from services.verification.statuslists import REVOCATION, allocate_indices, purposes_table
 from services.verification.suspension_store import (
@@ -98,7 +99,7 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
 
     def __init__(self, url: str, codec: AvroCodec, issuer: Issuer, policy: Policy) -> None:
         metadata = MetaData()
-        super().__init__(Database(url, metadata), PREFIX)
+        super().__init__(Database(url, metadata, migrations=HISTORY), PREFIX)
         self.codec = codec
         self.issuer = issuer
         self.policy = policy

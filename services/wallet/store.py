@@ -41,6 +41,7 @@ from services.wallet.domain import (
     evidence_rows,
     record_status,
 )
+from services.wallet.migrations import HISTORY
 
 #: Audit actions that are reads of a wallet by someone else (a share's audience).
 ACCESS_ACTIONS = ("share_opened", "share_qr_opened", "share_matched")
@@ -89,7 +90,7 @@ class SqlWalletStore(SqlProcessorStore[WalletChange]):
     def __init__(self, url: str, taxonomy: Taxonomy | None = None) -> None:
         metadata = MetaData()
         self.taxonomy = taxonomy or load_taxonomy()
-        super().__init__(Database(url, metadata), PREFIX)
+        super().__init__(Database(url, metadata, migrations=HISTORY), PREFIX)
         self.persons = Table(
             "wallet_persons",
             metadata,

@@ -32,7 +32,9 @@ from pymongo.errors import DuplicateKeyError
 from ler.access import AccessChanged
 from ler.outbox import OutgoingMessage, pack_headers
 from ler.processing import TP, Batch, ProcessorStore, StalePositions
+from ler.settings import PlatformSettings, load
 from ler.skills import SkillEvidence, Taxonomy, load_taxonomy
+from services.wallet import mongo_migrations
 from services.wallet.domain import (
     OrganizationKnown,
     PersonJoined,
@@ -161,11 +163,10 @@ class MongoWalletStore(ProcessorStore[WalletChange]):
         self.api_outbox = _ApiOutbox(self)
 
     async def open(self) -> None:
-        await self.persons.create_index("token_sha256")
-        await self.records.create_index([("person_id", 1), ("submitted_at", 1), ("_id", 1)])
-        await self.shares.create_index("token_sha256", unique=True)
-        await self.shares.create_index([("person_id", 1), ("created_at", -1)])
-        await self.shares.create_index("pending.queued_at", sparse=True)
+        # Indexes and document shapes change through numbered migrations (mongo_migrations.py):
+        # applied here in the embedded mode, refused while pending in production.
+        production = load(PlatformSettings).env == "production"
+        await mongo_migrations.ensure(self.db, migrate=not production)
         await self.move_stray_events(0)
 
     async def close(self) -> None:
