@@ -460,7 +460,7 @@ async def run_on(kind: BrokerKind, tmp: Path, results: dict[str, Any], *, full: 
             await latency(enroll_port, api_key, person_ids, sqlite_store, results)
             if pg is not None:
                 await pg[1]()
-            for name in ("verification", "webhooks", "verify") if full else ():
+            for name in ("verification", "webhooks", "verify", "access") if full else ():
                 try:
                     module = importlib.import_module(f"bench.{name}")
                 except ModuleNotFoundError:
