@@ -23,6 +23,7 @@ from pyld.jsonld import _is_absolute_iri  # type: ignore[import-untyped]
 
 from ler.credentials.canon import BoundedURDNA2015, WorkLimitExceeded, check_deadline
 from ler.credentials.contexts import PINNED_CONTEXTS, load_context
+from ler.credentials.native import native_canonical
 
 __all__ = [
     "CanonicalizationError",
@@ -254,8 +255,17 @@ def _normalize_expanded(
     return BoundedURDNA2015().main(dataset, options)
 
 
-def canonize(document: Mapping[str, Any], loader: OfflineDocumentLoader | None = None) -> str:
+def canonize(
+    document: Mapping[str, Any],
+    loader: OfflineDocumentLoader | None = None,
+    *,
+    native: bool = True,
+) -> str:
     """Canonical N-Quads (RDFC-1.0 / URDNA2015) of a JSON-LD document, offline and in safe mode.
+
+    With ``native`` (the default) the RDF and its canonical form are computed by oxigraph when
+    ``ler.credentials.native`` admits the document, by the bounded PyLD path otherwise; both give
+    the same bytes (tests compare them). ``native=False`` always takes the PyLD path.
 
     Raises :class:`ContextNotPinnedError` for an unpinned context and
     :class:`CanonicalizationError` when a term would be dropped or the JSON-LD is invalid.
@@ -299,7 +309,9 @@ def canonize(document: Mapping[str, Any], loader: OfflineDocumentLoader | None =
             f"@context, so they would not be signed: {', '.join(relative)}"
         )
     try:
-        nquads = _normalize_expanded(processor, expanded, loader)
+        nquads = native_canonical(expanded) if native else None
+        if nquads is None:
+            nquads = _normalize_expanded(processor, expanded, loader)
     except WorkLimitExceeded as exc:
         raise TooComplexError(exc.reason, timed_out=exc.timed_out) from None
     except jsonld.JsonLdError as exc:
