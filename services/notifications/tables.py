@@ -1,7 +1,8 @@
 """The notifications service's tables (one database: the API, both processors and the senders).
 
-Every store object declares all of them on its own ``MetaData``; ``create_all`` is idempotent, so
-whichever deployable starts first creates them.
+Every store object declares all of them on its own ``MetaData``; the database itself is made and
+changed by the notifications migration history (``services/notifications/migrations/``), and a
+change here needs a revision there (tests/integration/test_migrations.py checks).
 """
 
 from __future__ import annotations
