@@ -41,7 +41,11 @@ PROCESSORS: dict[str, str] = {
     "notifications": "services.notifications.bootstrap:processor",
     "partner-feed": "services.notifications.bootstrap:partner_feed",
 }
-REPLAYS: dict[str, str] = {"wallet": "services.wallet.replay:replay"}
+REPLAYS: dict[str, str] = {
+    "wallet": "services.wallet.replay:replay",
+    "notifications": "services.notifications.replay:replay_notifications",
+    "partner-feed": "services.notifications.replay:replay_partner_feed",
+}
 
 
 def resolve(path: str) -> Any:

@@ -70,6 +70,12 @@ async def replay(runner: Runner[Any], kafka: KafkaSettings, *, batch_size: int =
                     pending.discard(tp)
     finally:
         await consumer.stop()
+    # Stores that write their events to the outbox themselves (not through the runner's emit):
+    # the live processor published those already.
+    discard = getattr(store, "discard_outbox", None)
+    if discard is not None:
+        dropped = await discard()
+        log.info("replay: %d re-derived outgoing events discarded (published live)", dropped)
     log.info("replayed %d messages into %s", read, runner.processor.name)
     return read
 

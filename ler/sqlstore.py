@@ -41,6 +41,13 @@ class SqlProcessorStore(ProcessorStore[C]):
     async def close(self) -> None:
         await self.db.close()
 
+    async def discard_outbox(self) -> int:
+        """Drop what the outbox holds: after a replay, the events its commits re-derived were
+        published by the live processor already (a replay never publishes)."""
+        async with self.db.transaction() as conn:
+            result = await conn.execute(self.outbox.delete())
+        return int(result.rowcount or 0)
+
     def outbox_source(self) -> SqlOutbox:
         return SqlOutbox(self.db, self.outbox)
 

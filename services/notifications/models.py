@@ -41,7 +41,10 @@ class DeliveryOut(BaseModel):
     subscription_id: UUID
     event_type: str
     event_id: UUID
-    state: str = Field(description="pending (first try or retry scheduled), delivered or dead")
+    state: str = Field(
+        description="pending (first try or retry scheduled), delivered, dead, or replayed "
+        "(rebuilt by `ler replay notifications`; sent only if retried)"
+    )
     attempts: int
     next_attempt_at: datetime | None
     last_status: int | None

@@ -45,9 +45,14 @@ def aware(value: datetime | None) -> datetime | None:
 
 
 async def fan_out(
-    db: Database, t: Tables, conn: AsyncConnection, events: list[WebhookEvent]
+    db: Database,
+    t: Tables,
+    conn: AsyncConnection,
+    events: list[WebhookEvent],
+    state: str = "pending",
 ) -> int:
-    """Queue one delivery per event and active subscription of its organization and type."""
+    """Queue one delivery per event and active subscription of its organization and type
+    (``state`` ``replayed``: rebuilt by ``ler replay``, never sent unless retried)."""
     if not events:
         return 0
     s = t.subscriptions
@@ -78,7 +83,7 @@ async def fan_out(
                         "event_type": event.event_type,
                         "event_id": event.event_id,
                         "body": body,
-                        "state": "pending",
+                        "state": state,
                         "attempts": 0,
                         "next_attempt_at": now,
                         "created_at": now,
@@ -96,6 +101,9 @@ class SqlNotificationStore(SqlProcessorStore[NotificationChange]):
         super().__init__(Database(url, MetaData(), migrations=HISTORY), PREFIX)
         self.t = define_tables(self.db.metadata)
         self.queued = 0
+        # Set by ``ler replay notifications``: rebuilt messages and deliveries are marked
+        # ``replayed`` (their sending happened, or not, before the database was lost).
+        self.replaying = False
 
     async def apply(self, conn: AsyncConnection, changes: list[NotificationChange]) -> None:
         t, now = self.t, utcnow()
@@ -162,7 +170,7 @@ class SqlNotificationStore(SqlProcessorStore[NotificationChange]):
                         "kind": n.kind,
                         "event_id": n.event_id,
                         "context": n.context,
-                        "state": "queued",
+                        "state": "replayed" if self.replaying else "queued",
                         "attempts": 0,
                         "next_attempt_at": now,
                         "created_at": now,
@@ -171,7 +179,7 @@ class SqlNotificationStore(SqlProcessorStore[NotificationChange]):
                 ],
             )
             self.queued += len(notices)
-        await fan_out(self.db, t, conn, webhooks)
+        await fan_out(self.db, t, conn, webhooks, "replayed" if self.replaying else "pending")
 
 
 @dataclass(frozen=True, slots=True)
