@@ -13,7 +13,7 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 # element -> where it comes from (kept in step with docs/partner-feed.md by a unit test).
@@ -80,9 +80,12 @@ class FeedPerson:
 
 @dataclass(frozen=True, slots=True)
 class FeedConsent:
+    """A consent change, with its ``occurred_at`` in microseconds: the newest one decides."""
+
     person_id: str
     partner_id: str
     granted: bool
+    occurred_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,8 @@ class FeedRecordStatus:
     record_id: str
     person_id: str
     status: str
+    #: The event's ``record_version``: the highest one decides (docs/partner-feed.md, "Order").
+    version: int = 0
 
 
 FeedChange = FeedPerson | FeedConsent | FeedRecord | FeedRecordStatus
@@ -135,7 +140,14 @@ def feed_changes(event_type: str, record: Mapping[str, Any], key: bytes | None) 
             )
         ]
     if event_type == "ConsentChanged":
-        return [FeedConsent(_keyed(record, key), str(record["partner_id"]), record["granted"])]
+        return [
+            FeedConsent(
+                _keyed(record, key),
+                str(record["partner_id"]),
+                record["granted"],
+                occurred_us=micros(record["occurred_at"]),
+            )
+        ]
     if event_type == "EmploymentRecordSubmitted":
         return [
             FeedRecord(
@@ -172,9 +184,41 @@ def feed_changes(event_type: str, record: Mapping[str, Any], key: bytes | None) 
                 record_id=str(record["record_id"]),
                 person_id=_keyed(record, key),
                 status=STATUS_EVENTS[event_type],
+                version=int(record["record_version"]),
             )
         ]
     return []
+
+
+def micros(moment: datetime) -> int:
+    """A timestamp as microseconds since the epoch (UTC; a naive one is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def newest_consents(changes: Iterable[FeedChange]) -> dict[tuple[str, str], FeedConsent]:
+    """Per (person, partner), the consent change that occurred last (on a tie, the later one
+    read): the order they were read in does not decide."""
+    out: dict[tuple[str, str], FeedConsent] = {}
+    for c in changes:
+        if isinstance(c, FeedConsent):
+            key = (c.person_id, c.partner_id)
+            if key not in out or c.occurred_us >= out[key].occurred_us:
+                out[key] = c
+    return out
+
+
+def newest_statuses(changes: Iterable[FeedChange]) -> dict[str, FeedRecordStatus]:
+    """Per record, the status of the highest ``record_version`` (on a tie, the later one read)."""
+    out: dict[str, FeedRecordStatus] = {}
+    for c in changes:
+        if isinstance(c, FeedRecordStatus) and (
+            c.record_id not in out or c.version >= out[c.record_id].version
+        ):
+            out[c.record_id] = c
+    return out
 
 
 def _keyed(record: Mapping[str, Any], key: bytes | None) -> str:

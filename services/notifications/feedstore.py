@@ -24,7 +24,6 @@ from ler.topics import PARTNER_FEED
 from services.notifications.domain import PRODUCER, WebhookEvent
 from services.notifications.feed import (
     FeedChange,
-    FeedConsent,
     FeedPerson,
     FeedRecord,
     FeedRecordStatus,
@@ -35,6 +34,7 @@ from services.notifications.feed import (
     pseudonymous_id,
     select_elements,
 )
+from services.notifications.feed_order import fresh_consents, fresh_statuses, order_tables
 from services.notifications.migrations import HISTORY
 from services.notifications.store import fan_out
 from services.notifications.tables import define_tables
@@ -57,6 +57,7 @@ class SqlPartnerFeedStore(SqlProcessorStore[FeedChange]):
     def __init__(self, url: str, secret: bytes, codec: AvroCodec) -> None:
         super().__init__(Database(url, MetaData(), migrations=HISTORY), PREFIX)
         self.t = define_tables(self.db.metadata)
+        self.order = order_tables(self.db.metadata)
         self.secret = secret
         self.codec = codec
         self.published = 0
@@ -83,13 +84,17 @@ class SqlPartnerFeedStore(SqlProcessorStore[FeedChange]):
                     for p in persons.values()
                 ],
             )
-        consents = {(c.person_id, c.partner_id): c for c in changes if isinstance(c, FeedConsent)}
+        # Only what is newer than the feed holds (consents by occurred_at, statuses by version).
+        consents = await fresh_consents(conn, self.db, self.order, changes)
+        statuses = {
+            s.record_id: s for s in await fresh_statuses(conn, self.db, self.order, changes)
+        }
         if consents:
             await conn.execute(
                 self.db.upsert(t.feed_consents, ["person_id", "partner_id"], ["granted"]),
                 [
                     {"person_id": c.person_id, "partner_id": c.partner_id, "granted": c.granted}
-                    for c in consents.values()
+                    for c in consents
                 ],
             )
         for change in changes:
@@ -118,7 +123,7 @@ class SqlPartnerFeedStore(SqlProcessorStore[FeedChange]):
                         },
                     )
                 )
-            elif isinstance(change, FeedRecordStatus):
+            elif isinstance(change, FeedRecordStatus) and statuses.get(change.record_id) is change:
                 # The outcome may arrive before the record itself (another topic): keep it.
                 stmt = self._insert(t.feed_records).values(
                     record_id=change.record_id,

@@ -94,7 +94,7 @@ async def publish_with_two_relays(
     await first.start()
     await second.start()
     slow = SlowLink(first, delay=1.0)
-    replica_a = OutboxRelay(db, table, slow, batch_size=1)  # type: ignore[arg-type]
+    replica_a = OutboxRelay(db, table, slow, batch_size=1)  # type: ignore[arg-type,unused-ignore]
     replica_b = OutboxRelay(db, table, second, batch_size=1)
     try:
         a_pass = asyncio.create_task(replica_a.publish_pending())
