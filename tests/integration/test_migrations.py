@@ -184,7 +184,7 @@ async def test_ler_migrate_upgrades_a_release_store_with_its_data(
             count = (await conn.execute(sa.text("SELECT count(*) FROM wallet_records"))).scalar()
             assert count == 1
             for history in HISTORIES.values():
-                assert await conn.run_sync(lambda c, h=history: drift(c, h, database_url)) == []
+                assert await conn.run_sync(drift, history, database_url) == []
         again = ler_migrate("--all", "--database-url", database_url)
         assert again.returncode == 0
         assert again.stdout.count("up to date") == 4
