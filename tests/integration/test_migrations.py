@@ -266,3 +266,9 @@ async def test_the_embedded_mode_migrates_a_release_store_at_open(
             assert count.scalar() == 1
     finally:
         await db.close()
+
+
+def test_ler_migrate_wants_one_service_or_all() -> None:
+    done = ler_migrate()
+    assert done.returncode == 2
+    assert "name one service or --all" in done.stderr
