@@ -45,6 +45,7 @@ REPLAYS: dict[str, str] = {
     "wallet": "services.wallet.replay:replay",
     "notifications": "services.notifications.replay:replay_notifications",
     "partner-feed": "services.notifications.replay:replay_partner_feed",
+    "sla": "services.verification.replay:replay_sla",
 }
 
 

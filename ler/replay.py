@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -20,15 +21,37 @@ class StoreNotEmptyError(RuntimeError):
 
 
 async def replay(runner: Runner[Any], kafka: KafkaSettings, *, batch_size: int = 2000) -> int:
-    """Apply every message of the processor's topics to its store; returns how many were read.
-
-    The end of each partition is the high-water mark of the fetch responses (ListOffsets is not
-    trusted: some brokers under-report it), so the replay reads until it has caught up.
-    """
+    """Apply every message of the processor's topics to its store; returns how many were read."""
     store = runner.store
     await store.open()
     if await runner.load_positions():
         raise StoreNotEmptyError("the target store already has positions; replay into an empty one")
+    read = await read_log(
+        kafka, [t.name for t in runner.processor.topics], runner.process, batch_size=batch_size
+    )
+    # Stores that write their events to the outbox themselves (not through the runner's emit):
+    # the live processor published those already.
+    discard = getattr(store, "discard_outbox", None)
+    if discard is not None:
+        dropped = await discard()
+        log.info("replay: %d re-derived outgoing events discarded (published live)", dropped)
+    log.info("replayed %d messages into %s", read, runner.processor.name)
+    return read
+
+
+async def read_log(
+    kafka: KafkaSettings,
+    topics: list[str],
+    handle: Callable[[list[Message]], Awaitable[Any]],
+    *,
+    batch_size: int = 2000,
+) -> int:
+    """Hand every message of these topics, from their start, to ``handle`` in batches; returns
+    how many were read.
+
+    The end of each partition is the high-water mark of the fetch responses (ListOffsets is not
+    trusted: some brokers under-report it), so the replay reads until it has caught up.
+    """
     consumer = AIOKafkaConsumer(
         **client_options(kafka),
         enable_auto_commit=False,
@@ -40,9 +63,9 @@ async def replay(runner: Runner[Any], kafka: KafkaSettings, *, batch_size: int =
     read = 0
     try:
         partitions = []
-        for topic in runner.processor.topics:
-            found = await _partitions(consumer, topic.name)
-            partitions += [TopicPartition(topic.name, p) for p in sorted(found)]
+        for topic in topics:
+            found = await _partitions(consumer, topic)
+            partitions += [TopicPartition(topic, p) for p in sorted(found)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         pending = set(partitions)
@@ -62,7 +85,7 @@ async def replay(runner: Runner[Any], kafka: KafkaSettings, *, batch_size: int =
                 for r in records
             ]
             if messages:
-                await runner.process(messages)
+                await handle(messages)
                 read += len(messages)
             for tp in list(pending):
                 highwater = consumer.highwater(tp)
@@ -70,13 +93,6 @@ async def replay(runner: Runner[Any], kafka: KafkaSettings, *, batch_size: int =
                     pending.discard(tp)
     finally:
         await consumer.stop()
-    # Stores that write their events to the outbox themselves (not through the runner's emit):
-    # the live processor published those already.
-    discard = getattr(store, "discard_outbox", None)
-    if discard is not None:
-        dropped = await discard()
-        log.info("replay: %d re-derived outgoing events discarded (published live)", dropped)
-    log.info("replayed %d messages into %s", read, runner.processor.name)
     return read
 
 

@@ -77,6 +77,19 @@ class PartitionTime:
     event_time: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ItemMarked:
+    """Replay only: the SLA processor warned (``SlaWarning``) or breached (``SlaBreached``) an
+    item at ``at``, read back from its own ``ler.sla.v1`` after the inputs were replayed (its
+    wall-clock ticks cannot be re-run)."""
+
+    item_id: str
+    column: str  # warned_at | breached_at
+    at: datetime
+
+
+MARKS = {"SlaWarning": "warned_at", "SlaBreached": "breached_at"}
+
 SlaChange = ItemOpened | ItemClosed | PartitionTime
 
 

@@ -30,6 +30,7 @@ from services.verification.migrations import HISTORY
 from services.verification.sla import (
     Budgets,
     ItemClosed,
+    ItemMarked,
     ItemOpened,
     ItemRow,
     PartitionTime,
@@ -156,10 +157,15 @@ class SlaStore(SqlProcessorStore[SlaChange]):
             )
 
     def _sla_event(
-        self, event_type: str, row: Any, elapsed: float, **extra: Any
+        self,
+        event_type: str,
+        row: Any,
+        elapsed: float,
+        at: datetime | None = None,
+        **extra: Any,
     ) -> OutgoingMessage:
         record = event(
-            new_envelope(event_type, PRODUCER),
+            new_envelope(event_type, PRODUCER, occurred_at=at),
             item_id=row.item_id,
             queue=row.queue,
             person_id=row.person_id,
@@ -171,6 +177,20 @@ class SlaStore(SqlProcessorStore[SlaChange]):
             **extra,
         )
         return OutgoingMessage(SLA.name, row.person_id.encode(), self.codec.encode(record))
+
+    async def mark(self, marks: list[ItemMarked]) -> int:
+        """Replay: set each item's warning or breach time as ``ler.sla.v1`` recorded it."""
+        i = self.items
+        done = 0
+        async with self.db.transaction() as conn:
+            for m in marks:
+                result = await conn.execute(
+                    i.update()
+                    .where(i.c.item_id == m.item_id, i.c[m.column].is_(None))
+                    .values({m.column: m.at})
+                )
+                done += int(result.rowcount or 0)
+        return done
 
     async def partition_clock(self) -> dict[tuple[str, int], datetime]:
         t = self.partition_times
@@ -212,7 +232,7 @@ class SlaStore(SqlProcessorStore[SlaChange]):
                         .values(warned_at=now)
                     )
                     if done.rowcount == 1:
-                        out.append(self._sla_event("SlaWarning", row, elapsed))
+                        out.append(self._sla_event("SlaWarning", row, elapsed, now))
                 if _utc(row.deadline) <= now:
                     done = await conn.execute(
                         i.update()
@@ -220,7 +240,7 @@ class SlaStore(SqlProcessorStore[SlaChange]):
                         .values(breached_at=now)
                     )
                     if done.rowcount == 1:
-                        out.append(self._sla_event("SlaBreached", row, elapsed))
+                        out.append(self._sla_event("SlaBreached", row, elapsed, now))
             await enqueue(conn, self.outbox, out)
         return len(out)
 
