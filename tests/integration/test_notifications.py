@@ -366,7 +366,11 @@ async def test_people_get_email_and_organizations_get_signed_webhooks(
                 ),
                 200,
             )
-            assert put.json()["always_sent"] == ["credential.revoked", "record.rejected"]
+            assert put.json()["always_sent"] == [
+                "credential.revoked",
+                "credential.suspended",
+                "record.rejected",
+            ]
             refused = await api.put(
                 prefs_url,
                 json={"events": {"record.rejected": False}},
