@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ler.migrations import StoreBehind
+from services.wallet.mongo_outbox import MongoOutbox
 
 COLLECTION = "wallet_migrations"
 
@@ -38,8 +39,35 @@ async def _release_indexes(db: Any) -> None:
     await db["wallet_shares"].create_index("pending.queued_at", sparse=True)
 
 
+async def _unique_tokens_and_outbox_marks(db: Any) -> None:
+    """A token opens one wallet (the index was not unique); each outbox gets its relayed mark
+    (services/wallet/mongo_outbox.py); audit entries get their own counter."""
+    persons = db["wallet_persons"]
+    indexes = await persons.index_information()
+    old = indexes.get("token_sha256_1")
+    if old is not None and not old.get("unique"):
+        await persons.drop_index("token_sha256_1")
+    await persons.create_index("token_sha256", unique=True, name="token_sha256_1")
+    counters = db["wallet_counters"]
+    for collection, counter in (("wallet_outbox", "outbox"), ("wallet_api_outbox", "api_outbox")):
+        await MongoOutbox(db[collection], counters, collection, counter).initial_mark()
+    shared = await counters.find_one({"_id": "api_outbox"})
+    if await counters.find_one({"_id": "api_audit"}) is None:
+        # Audit entries were numbered by the API outbox's counter: go on from there.
+        await counters.update_one(
+            {"_id": "api_audit"},
+            {"$setOnInsert": {"next": int(shared["next"]) if shared else 0}},
+            upsert=True,
+        )
+
+
 MIGRATIONS: tuple[MongoMigration, ...] = (
     MongoMigration(1, "indexes of release e18da97", _release_indexes),
+    MongoMigration(
+        2,
+        "unique token index; outbox relayed marks; audit counter",
+        _unique_tokens_and_outbox_marks,
+    ),
 )
 
 

@@ -22,15 +22,15 @@ published twice, never lost, and never without its share or audit entry.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from ler.access import AccessChanged
-from ler.outbox import OutgoingMessage, pack_headers
+from ler.outbox import OutgoingMessage
 from ler.processing import TP, Batch, ProcessorStore, StalePositions
 from ler.settings import PlatformSettings, load
 from ler.skills import SkillEvidence, Taxonomy, load_taxonomy
@@ -46,20 +46,17 @@ from services.wallet.domain import (
     evidence_rows,
     record_status,
 )
+from services.wallet.mongo_outbox import (
+    STRAY_SECONDS,
+    MongoOutbox,
+    is_duplicate_key,
+    message_fields,
+)
 from services.wallet.store import ACCESS_ACTIONS, WalletApiStore
 
-DUPLICATE_KEY = 11000
-#: Events left in a share document longer than this are moved to the outbox by the relay.
-STRAY_SECONDS = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    id: Any
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: bytes
+log = logging.getLogger(__name__)
+#: Numbers the API's audit entries (apart from the outbox ids, which must have no gaps).
+AUDIT_COUNTER = "api_audit"
 
 
 def mongo_client(url: str) -> Any:
@@ -71,57 +68,6 @@ def mongo_client(url: str) -> Any:
     from motor.motor_asyncio import AsyncIOMotorClient
 
     return AsyncIOMotorClient(url, tz_aware=True)
-
-
-class MongoOutbox:
-    """An outbox as a MongoDB collection (ids increase with insertion)."""
-
-    def __init__(
-        self, collection: Any, counters: Any, name: str = "wallet_outbox", counter: str = "outbox"
-    ) -> None:
-        self.collection = collection
-        self.counters = counters
-        self.name = name
-        self.counter = counter
-
-    async def pending(self) -> int:
-        count: int = await self.collection.count_documents({})
-        return count
-
-    @contextlib.asynccontextmanager
-    async def claim(self, limit: int) -> AsyncIterator[Sequence[Any]]:
-        cursor = self.collection.find({}).sort("_id", 1).limit(limit)
-        rows = [
-            _Pending(d["_id"], d["topic"], d.get("key"), d["value"], d["headers"])
-            async for d in cursor
-        ]
-        yield rows
-        if rows:
-            await self.collection.delete_many({"_id": {"$in": [r.id for r in rows]}})
-
-    async def next_ids(self, count: int) -> int:
-        """Reserve ``count`` ids; returns the first."""
-        counter = await self.counters.find_one_and_update(
-            {"_id": self.counter}, {"$inc": {"next": count}}, upsert=True, return_document=True
-        )
-        return int(counter["next"]) - count
-
-    async def add(self, messages: list[OutgoingMessage]) -> None:
-        if not messages:
-            return
-        first = await self.next_ids(len(messages))
-        await self.collection.insert_many(
-            [{"_id": first + i, **_message_fields(m)} for i, m in enumerate(messages)]
-        )
-
-    async def add_once(self, documents: Iterable[dict[str, Any]]) -> None:
-        """Insert messages that carry their reserved ``_id``; one already there is left alone."""
-        for document in documents:
-            try:
-                await self.collection.insert_one(document)
-            except Exception as exc:
-                if getattr(exc, "code", None) != DUPLICATE_KEY:
-                    raise
 
 
 class _ApiOutbox(MongoOutbox):
@@ -214,14 +160,19 @@ class MongoWalletStore(ProcessorStore[WalletChange]):
                 "offset": offset,
                 "mark": batch.marks.get((topic, partition)),
             }
-            moved = await self.positions_collection.update_one(
-                {"_id": f"{topic}|{partition}", "offset": {"$lt": offset}}, {"$set": position}
-            )
-            if moved.matched_count == 0:
-                with contextlib.suppress(DuplicateKeyError):  # it is at or past this offset
+            for _attempt in range(3):
+                moved = await self.positions_collection.update_one(
+                    {"_id": f"{topic}|{partition}", "offset": {"$lt": offset}}, {"$set": position}
+                )
+                if moved.matched_count:
+                    break
+                try:
                     await self.positions_collection.insert_one(
                         {"_id": f"{topic}|{partition}", **position}
                     )
+                    break
+                except DuplicateKeyError:
+                    continue  # it exists (at or past this offset, or just created): look again
 
     async def _apply(self, change: WalletChange, source: str, offset: int) -> None:
         if isinstance(change, PersonJoined):
@@ -270,13 +221,37 @@ class MongoWalletStore(ProcessorStore[WalletChange]):
                 "$inc": {"rev": 1},
             }
         update.setdefault("$set", {})[f"applied.{source}"] = offset
-        applied = f"applied.{source}"
+        await self._guarded(collection, key, f"applied.{source}", offset, update, change)
+
+    async def _guarded(
+        self, collection: Any, key: str, applied: str, offset: int, update: Any, change: Any
+    ) -> None:
+        """The update of one event, unless its document holds that offset already. A duplicate
+        key is the guard refusing the event, or another worker creating the document first (a
+        rebalance overlap): tried again once the document exists, and taken for "applied" only
+        if the document says so."""
         guard = {"_id": key, "$or": [{applied: {"$lt": offset}}, {applied: {"$exists": False}}]}
-        try:
-            await collection.update_one(guard, update, upsert=True)
-        except Exception as exc:  # the guard refused it: the document has this event already
-            if getattr(exc, "code", None) != DUPLICATE_KEY:
-                raise
+        for _attempt in range(5):
+            try:
+                await collection.update_one(guard, update, upsert=True)
+                return
+            except Exception as exc:
+                if not is_duplicate_key(exc):
+                    raise
+                refused = exc
+            # (FerretDB does not say which index refused it: the document tells.)
+            doc = await collection.find_one({"_id": key}, {applied: 1})
+            if doc is None:  # not ``_id``: another unique index (a person's token)
+                if isinstance(change, PersonJoined):
+                    # A token another person holds: as SQL's insert that ignores the conflict,
+                    # the second person gets no wallet (the token keeps opening the first's).
+                    log.warning("wallet: person %s enrolled with a token held by another", key)
+                    return
+                raise refused
+            held = _dig(doc, applied)
+            if held is not None and held >= offset:
+                return  # the document has this event
+        raise RuntimeError(f"{collection.name} {key}: update refused five times, not applied")
 
     async def _refresh_skills(self, record_id: str) -> None:
         """Recompute a record's skill evidence from its details and folded status, as the SQL
@@ -356,20 +331,23 @@ class MongoWalletStore(ProcessorStore[WalletChange]):
         entry, pending = await self._entry_and_pending(
             share, "person", "share_created", share.created_at, {}, outgoing
         )
-        await self.shares.insert_one(
-            {
-                "_id": share.share_id,
-                "person_id": share.person_id,
-                "token_sha256": share.token_sha256,
-                "audience": share.audience,
-                "record_ids": list(share.record_ids),
-                "include_demographics": share.include_demographics,
-                "created_at": _iso(share.created_at),
-                "expires_at": _iso(share.expires_at),
-                "revoked_at": None,
-                "audit": [entry],
-                "pending": pending,
-            }
+        await self._or_void(
+            pending,
+            self.shares.insert_one(
+                {
+                    "_id": share.share_id,
+                    "person_id": share.person_id,
+                    "token_sha256": share.token_sha256,
+                    "audience": share.audience,
+                    "record_ids": list(share.record_ids),
+                    "include_demographics": share.include_demographics,
+                    "created_at": _iso(share.created_at),
+                    "expires_at": _iso(share.expires_at),
+                    "revoked_at": None,
+                    "audit": [entry],
+                    "pending": pending,
+                }
+            ),
         )
         await self._hand_over(share.share_id, pending)
 
@@ -390,14 +368,18 @@ class MongoWalletStore(ProcessorStore[WalletChange]):
         entry, pending = await self._entry_and_pending(
             share, "person", "share_revoked", at, {}, outgoing
         )
-        result = await self.shares.update_one(
-            {"_id": share.share_id, "revoked_at": None},
-            {
-                "$set": {"revoked_at": _iso(at)},
-                "$push": {"audit": entry, "pending": {"$each": pending}},
-            },
+        result = await self._or_void(
+            pending,
+            self.shares.update_one(
+                {"_id": share.share_id, "revoked_at": None},
+                {
+                    "$set": {"revoked_at": _iso(at)},
+                    "$push": {"audit": entry, "pending": {"$each": pending}},
+                },
+            ),
         )
         if not result.modified_count:
+            await self.api_outbox.void(p["_id"] for p in pending)
             return False
         await self._hand_over(share.share_id, pending)
         return True
@@ -414,10 +396,16 @@ class MongoWalletStore(ProcessorStore[WalletChange]):
         entry, pending = await self._entry_and_pending(
             share, f"share:{share.share_id}", action, at, detail or {}, outgoing
         )
-        await self.shares.update_one(
-            {"_id": share.share_id},
-            {"$push": {"audit": entry, "pending": {"$each": pending}}},
+        result = await self._or_void(
+            pending,
+            self.shares.update_one(
+                {"_id": share.share_id},
+                {"$push": {"audit": entry, "pending": {"$each": pending}}},
+            ),
         )
+        if not result.matched_count:
+            await self.api_outbox.void(p["_id"] for p in pending)
+            return
         await self._hand_over(share.share_id, pending)
 
     async def shares_of(self, person_id: str) -> list[dict[str, Any]]:
@@ -478,10 +466,14 @@ class MongoWalletStore(ProcessorStore[WalletChange]):
         detail: dict[str, Any],
         outgoing: Sequence[OutgoingMessage],
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """An audit entry and the share's events, numbered in write order (one counter)."""
-        first = await self.api_outbox.next_ids(1 + len(outgoing))
+        """An audit entry (numbered by the audit counter) and the share's events (by the API
+        outbox's: each id reserved is then written or voided, or the relay waits for it)."""
+        counter = await self.db["wallet_counters"].find_one_and_update(
+            {"_id": AUDIT_COUNTER}, {"$inc": {"next": 1}}, upsert=True, return_document=True
+        )
+        first = await self.api_outbox.next_ids(len(outgoing)) if outgoing else 0
         entry = {
-            "seq": first,
+            "seq": int(counter["next"]) - 1,
             "actor": actor,
             "action": action,
             "at": _iso(at),
@@ -489,10 +481,19 @@ class MongoWalletStore(ProcessorStore[WalletChange]):
         }
         queued_at = datetime.now(UTC).isoformat()
         pending = [
-            {"_id": first + 1 + i, "queued_at": queued_at, **_message_fields(m)}
+            {"_id": first + i, "queued_at": queued_at, **message_fields(m)}
             for i, m in enumerate(outgoing)
         ]
         return entry, pending
+
+    async def _or_void(self, pending: list[dict[str, Any]], write: Awaitable[Any]) -> Any:
+        """The share's write; if it fails, its events' reserved ids are given up."""
+        try:
+            return await write
+        except Exception:
+            with contextlib.suppress(Exception):  # else the relay waits GAP_SECONDS for them
+                await self.api_outbox.void(p["_id"] for p in pending)
+            raise
 
     async def _hand_over(self, share_id: str, pending: list[dict[str, Any]]) -> None:
         """Copy a share's events to the API outbox, then drop them from the share."""
@@ -567,13 +568,14 @@ class MongoWalletStore(ProcessorStore[WalletChange]):
 _SHARE_FIELDS = {"audit": 0, "pending": 0}
 
 
-def _message_fields(message: OutgoingMessage) -> dict[str, Any]:
-    return {
-        "topic": message.topic,
-        "key": message.key,
-        "value": message.value,
-        "headers": pack_headers(message.headers),
-    }
+def _dig(doc: dict[str, Any] | None, path: str) -> Any:
+    """The value at a dotted path of a document (None where any part is missing)."""
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
 
 def _iso(value: datetime) -> str:

@@ -31,6 +31,11 @@ async def make_release_store(store: MongoWalletStore) -> None:
     await store.shares.create_index("token_sha256", unique=True)
     await store.persons.insert_one({"_id": "p1", "display_name": "P.", "token_sha256": "t1"})
     await store.shares.insert_one({"_id": "s1", "person_id": "p1", "token_sha256": "k1"})
+    # An event waiting in the outbox, its id reserved from the counter.
+    await store.db["wallet_counters"].insert_one({"_id": "outbox", "next": 8})
+    await store.db["wallet_outbox"].insert_one(
+        {"_id": 7, "topic": "ler.dlq.v1", "key": b"k", "value": b"waiting", "headers": b"[]"}
+    )
 
 
 async def test_a_release_store_is_migrated_with_its_documents(
@@ -40,7 +45,7 @@ async def test_a_release_store_is_migrated_with_its_documents(
     monkeypatch.setenv("LER_ENV", "production")
     with pytest.raises(StoreBehind, match="run `ler migrate wallet`"):
         await store.open()
-    assert await mongo_migrations.upgrade(store.db) == [1]
+    assert await mongo_migrations.upgrade(store.db) == [1, 2]
     assert await mongo_migrations.upgrade(store.db) == []  # recorded: applied once
     recorded = await store.db[mongo_migrations.COLLECTION].find_one({"_id": 1})
     assert recorded is not None
@@ -50,8 +55,12 @@ async def test_a_release_store_is_migrated_with_its_documents(
     assert any(spec["key"][0][0] == "person_id" for spec in indexes.values())
     with pytest.raises(DuplicateKeyError):  # the unique share token index stands
         await store.shares.insert_one({"_id": "s2", "person_id": "p1", "token_sha256": "k1"})
+    with pytest.raises(DuplicateKeyError):  # migration 2: a person's token is unique too
+        await store.persons.insert_one({"_id": "p2", "display_name": "Q.", "token_sha256": "t1"})
     await store.open()  # production accepts the migrated store
     assert await store.owner_of_token("t1") == "p1"
+    async with store.outbox_source().claim(10) as rows:  # the relayed mark starts before it
+        assert [r.value for r in rows] == [b"waiting"]
 
 
 async def test_the_embedded_mode_migrates_at_open(
@@ -59,7 +68,7 @@ async def test_the_embedded_mode_migrates_at_open(
 ) -> None:
     monkeypatch.setenv("LER_ENV", "embedded")
     await store.open()
-    assert await mongo_migrations.applied(store.db) == {1}
+    assert await mongo_migrations.applied(store.db) == {1, 2}
 
 
 async def test_a_store_from_a_newer_release_is_refused(
