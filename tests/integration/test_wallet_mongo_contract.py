@@ -22,7 +22,7 @@ import pytest
 
 from ler.outbox import OutgoingMessage
 from services.wallet.bootstrap import WalletStore, new_runner
-from services.wallet.mongo_outbox import message_fields
+from services.wallet.mongo_outbox import MongoOutbox, message_fields
 from services.wallet.store_mongo import MongoWalletStore
 from tests.integration.test_wallet_store_contract import P1, P2, Log, store  # noqa: F401
 
@@ -132,3 +132,22 @@ async def test_racing_first_writes_of_one_document_are_both_applied(
     assert missing == [], f"{len(missing)} of {len(ids)} events lost to a duplicate key"
     if wire:
         second.client.close()
+
+
+async def test_one_relay_at_a_time_claims_and_another_takes_over_a_lapsed_lease(
+    mongo: MongoWalletStore,
+) -> None:
+    """Two replicas' relays on one outbox: the second claims nothing while the first holds the
+    lease (both publishing would interleave their copies of one key's events), and takes over
+    once the first's lease lapses (its replica died)."""
+    first = mongo.outbox_source()
+    second = MongoOutbox(mongo.db["wallet_outbox"], mongo.db["wallet_counters"])
+    first.lease_seconds = second.lease_seconds = 0.5
+    await first.add([message(b"one"), message(b"two")])
+    async with first.claim(1) as rows:
+        assert [r.value for r in rows] == [b"one"]
+        assert await claimed(second) == []  # during the first's pass
+    assert await claimed(second) == []  # and while its lease lasts
+    await asyncio.sleep(0.6)
+    assert await claimed(second) == [b"two"]
+    assert await claimed(first) == []  # now the second holds it
