@@ -179,6 +179,8 @@ class Notice:
     kind: str
     event_id: str
     context: dict[str, Any]
+    #: The record transition's ``record_version``: a notice below one already given is stale.
+    record_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +244,12 @@ def notification_changes(
             context = {name: plain(record[name]) for name in NOTICE_FIELDS if name in record}
             changes.append(
                 Notice(
-                    message_id_for(event_id, person_id, kind), person_id, kind, event_id, context
+                    message_id_for(event_id, person_id, kind),
+                    person_id,
+                    kind,
+                    event_id,
+                    context,
+                    _version(record),
                 )
             )
         webhook_type = SOURCE_EVENT_TYPES.get(event_type)
@@ -258,6 +265,12 @@ def notification_changes(
                 )
             )
     return changes
+
+
+def _version(record: Mapping[str, Any]) -> int | None:
+    """A record transition's version (None for events that are not one)."""
+    version = record.get("record_version")
+    return int(version) if version is not None and record.get("record_id") else None
 
 
 def webhook_data(record: Mapping[str, Any]) -> dict[str, Any]:

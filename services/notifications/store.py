@@ -28,6 +28,7 @@ from services.notifications.domain import (
     webhook_id_for,
 )
 from services.notifications.migrations import HISTORY
+from services.notifications.notice_order import SUPERSEDED, notice_versions_table, stale_notices
 from services.notifications.tables import Tables, define_tables
 
 PREFIX = "notifications"
@@ -100,6 +101,7 @@ class SqlNotificationStore(SqlProcessorStore[NotificationChange]):
     def __init__(self, url: str) -> None:
         super().__init__(Database(url, MetaData(), migrations=HISTORY), PREFIX)
         self.t = define_tables(self.db.metadata)
+        self.notice_versions = notice_versions_table(self.db.metadata)
         self.queued = 0
         # Set by ``ler replay notifications``: rebuilt messages and deliveries are marked
         # ``replayed`` (their sending happened, or not, before the database was lost).
@@ -160,6 +162,8 @@ class SqlNotificationStore(SqlProcessorStore[NotificationChange]):
                     for r in records
                 ],
             )
+        # Notices of a record's transitions read after a newer one are never sent.
+        stale = await stale_notices(conn, self.db, self.notice_versions, notices)
         if notices:
             await conn.execute(
                 self.db.insert_ignore(t.messages),
@@ -170,7 +174,11 @@ class SqlNotificationStore(SqlProcessorStore[NotificationChange]):
                         "kind": n.kind,
                         "event_id": n.event_id,
                         "context": n.context,
-                        "state": "replayed" if self.replaying else "queued",
+                        "state": SUPERSEDED
+                        if n.message_id in stale
+                        else "replayed"
+                        if self.replaying
+                        else "queued",
                         "attempts": 0,
                         "next_attempt_at": now,
                         "created_at": now,
