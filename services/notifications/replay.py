@@ -74,7 +74,9 @@ async def notifications_dump(store: SqlNotificationStore) -> Dump:
 
 
 async def partner_feed_dump(store: SqlPartnerFeedStore) -> Dump:
-    return await dump_tables(store.db, partner_feed_projection(store.t))
+    """The feed's facts, and the order gates (latest consent time, record version) kept with them."""
+    gates = [store.order.consent_clocks, store.order.status_versions]
+    return await dump_tables(store.db, [*partner_feed_projection(store.t), *gates])
 
 
 async def replay_notifications(database_url: str | None = None) -> int:
