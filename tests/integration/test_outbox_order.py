@@ -13,6 +13,7 @@ ended with a publication instead of the retraction.
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -36,7 +37,7 @@ from services.notifications.bootstrap import partner_feed_runner
 from services.notifications.feedstore import SqlPartnerFeedStore
 from services.notifications.settings import NotificationsSettings
 from tests.conftest import Databases
-from tests.helpers import client_for, read_topic
+from tests.helpers import client_for, read_topic, wait_until
 from tests.integration.test_consent_withdrawal import (
     PARTNER_KEY,
     Log,
@@ -164,3 +165,67 @@ async def test_two_relays_on_one_outbox_keep_a_persons_order_and_the_feed_ends_w
         assert [e["event_type"] for e in entries] == ["PartnerRecordRetracted"]
     finally:
         dbs.cleanup()
+
+
+class JitteryLink(SlowLink):
+    """A real producer whose every send waits a few milliseconds (a replica on a busy link)."""
+
+    def __init__(self, producer: AIOKafkaProducer, seed: int) -> None:
+        super().__init__(producer, 0.0)
+        self.random = random.Random(seed)
+
+    async def send(self, topic: str, value: bytes, **kwargs: Any) -> Any:
+        await asyncio.sleep(self.random.uniform(0, 0.004))
+        return await self.producer.send(topic, value, **kwargs)
+
+
+async def test_two_running_relays_keep_every_keys_order(
+    kafka: KafkaSettings, platform: PlatformSettings, postgres_server: str, tmp_path: Path
+) -> None:
+    """Both replicas' relays running, small passes, jittery links: for each of 10 people, Kafka
+    holds their 30 consent changes in the order they were committed."""
+    await create_topics(kafka, platform)
+    dbs = Databases("postgres", tmp_path, postgres_server)
+    db = Database(dbs.new_url(), MetaData())
+    table = outbox_table(db.metadata, "replicas")
+    await db.create_tables()
+    people = [str(uuid.uuid4()) for _ in range(10)]
+    partner = str(uuid.uuid4())
+    committed: dict[str, list[bool]] = {p: [] for p in people}
+    for i in range(300):  # 300 requests, one transaction each
+        person, granted = people[i % 10], (i // 10) % 2 == 0
+        async with db.transaction() as conn:
+            value = consent_value(person, partner, granted)
+            await enqueue(conn, table, [OutgoingMessage(ENROLLMENT.name, person.encode(), value)])
+        committed[person].append(granted)
+    links = []
+    for seed in (1, 2):
+        producer = new_producer(kafka, f"replica-{seed}")
+        await producer.start()
+        links.append(JitteryLink(producer, seed))
+    relays = [
+        OutboxRelay(db, table, link, batch_size=7, poll_interval=0.05)  # type: ignore[arg-type,unused-ignore]
+        for link in links
+    ]
+    tasks = [asyncio.create_task(r.run()) for r in relays]
+    try:
+        await wait_until(lambda: _empty(relays[0]), timeout=60)
+    finally:
+        for r in relays:
+            r.stop()
+        await asyncio.gather(*tasks)
+        for link in links:
+            await link.stop()
+        await db.close()
+        dbs.cleanup()
+    assert all(r.published for r in relays), "both replicas published"
+    keys = {p.encode(): p for p in people}
+    seen: dict[str, list[bool]] = {p: [] for p in people}
+    for r in await read_topic(kafka, ENROLLMENT.name):
+        if r.key in keys:
+            seen[keys[r.key]].append(CODEC.decode(r.value)["granted"])
+    assert seen == committed
+
+
+async def _empty(relay: OutboxRelay) -> bool:
+    return await relay.pending() == 0
