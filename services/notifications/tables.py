@@ -89,7 +89,8 @@ def define_tables(metadata: MetaData) -> Tables:
             Column("kind", String(40), nullable=False),
             Column("event_id", String(36), nullable=False),
             Column("context", JSON, nullable=False),
-            # queued -> sent | suppressed (preferences) | failed (after the last attempt)
+            # queued -> sent | suppressed (preferences) | failed (after the last attempt);
+            # superseded: an older transition than one already noticed, never sent
             Column("state", String(20), nullable=False),
             Column("attempts", Integer, nullable=False, default=0),
             Column("next_attempt_at", ts, nullable=False),
