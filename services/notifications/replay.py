@@ -67,7 +67,7 @@ async def notifications_dump(store: SqlNotificationStore) -> Dump:
     t = store.t
     return await dump_tables(
         store.db,
-        notifications_projection(t),
+        [*notifications_projection(t), store.notice_versions],
         exclude={t.messages.name: SENDING, t.deliveries.name: SENDING},
         where={t.deliveries.name: t.deliveries.c.event_type.not_like("partner_feed.%")},
     )
