@@ -113,7 +113,10 @@ def test_make_run_twice_keeps_everything_on_apache_kafka(tmp_path: Any) -> None:
             while True:  # notifications learns the organization from the enrollment topic
                 sub = http.post(
                     f"{p.url('notifications')}/v1/subscriptions",
-                    json={"url": "https://hooks.example.org/hook", "event_types": ["record.verified"]},
+                    json={
+                        "url": "https://hooks.example.org/hook",
+                        "event_types": ["record.verified"],
+                    },
                     headers=key,
                 )
                 if sub.status_code == 201 or time.monotonic() > deadline:
