@@ -106,6 +106,7 @@ def restart_postgres() -> float:
     return time.monotonic() - started
 
 
+@pytest.mark.pg_restart
 async def test_killed_connections_and_a_postgres_restart_mid_stream_lose_nothing(
     fault_kafka: KafkaSettings,
     intake: Intake,
@@ -132,20 +133,20 @@ async def test_killed_connections_and_a_postgres_restart_mid_stream_lose_nothing
 
         producing = asyncio.create_task(produce())
         await wait_until(lambda: _at_least(store, 2 * BATCH), timeout=120, interval=0.05)
-        killed = await terminate_backends(postgres_server, url.rsplit("/", 1)[-1])
-        say(f"pg_terminate_backend: {killed} connections of the wallet database killed")
-        await asyncio.sleep(0.5)
-        await store.close()
         seen: list[dict[str, Any]] = []
 
-        async def watch() -> None:
+        async def watch() -> None:  # from the first kill until PostgreSQL has been back a while
             while True:
                 status, body = await health(port, "/readyz")
                 if status == 503 and body.get("status") == "stalled":
                     seen.append(body["stalled"])
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
 
         watching = asyncio.create_task(watch())
+        killed = await terminate_backends(postgres_server, url.rsplit("/", 1)[-1])
+        say(f"pg_terminate_backend: {killed} connections of the wallet database killed")
+        await asyncio.sleep(0.5)
+        await store.close()
         took = await asyncio.to_thread(restart_postgres)
         say(f"PostgreSQL restarted ({pg_version()} main) in {took:.1f} s")
         await asyncio.sleep(3)
