@@ -46,6 +46,7 @@ REPLAYS: dict[str, str] = {
     "notifications": "services.notifications.replay:replay_notifications",
     "partner-feed": "services.notifications.replay:replay_partner_feed",
     "sla": "services.verification.replay:replay_sla",
+    "verification": "services.verification.rebuild:replay_verification",
 }
 
 

@@ -37,6 +37,7 @@ async def decline(store: VerificationStore, record_id: str, person_id: str) -> d
             row["submitter_kind"] if row else None,
         )
         assert row is not None
+        now = datetime.now(UTC)
         version = await store._transition(
             conn,
             row,
@@ -47,10 +48,11 @@ async def decline(store: VerificationStore, record_id: str, person_id: str) -> d
                 "reason_code": DECLINED_BY_PERSON,
                 "note": None,
                 "decided_by": "person",
-                "decided_at": datetime.now(UTC),
+                "decided_at": now,
                 "decision_version": row["version"] + 1,
             },
             {"reason_code": DECLINED_BY_PERSON},
+            now,
         )
         message = store._event(
             "RecordRejected",

@@ -55,6 +55,8 @@ async def allocate_indices(
     size: int,
     purposes: Table,
     purpose: str = REVOCATION,
+    *,
+    now: datetime | None = None,
 ) -> list[tuple[str, int]]:
     """Random free indices of the current list for ``credential_ids``, in one transaction.
 
@@ -62,8 +64,10 @@ async def allocate_indices(
     two issuers never check the same list at once. A new list is inserted with ``ON CONFLICT
     DO NOTHING`` and then read back locked: when two issuers open one at the same moment, one
     inserts it and the other waits for that row and uses it, instead of failing on its id.
+    A list opened here is created ``now`` (the issuance's time; default the clock).
     """
-    list_id, list_size = await _current_list(db, lists, purposes, purpose, conn, size)
+    moment = now or datetime.now(UTC)
+    list_id, list_size = await _current_list(db, lists, purposes, purpose, conn, size, moment)
     chosen: set[int] = set()
     while len(chosen) < len(credential_ids):
         wanted = len(credential_ids) - len(chosen)
@@ -99,6 +103,7 @@ async def _current_list(
     purpose: str,
     conn: AsyncConnection,
     size: int,
+    now: datetime,
 ) -> tuple[str, int]:
     query = (
         select(lists.c.list_id, lists.c.size)
@@ -121,9 +126,7 @@ async def _current_list(
         count = int(await conn.scalar(select(func.count()).select_from(lists)) or 0)
         list_id = str(count + 1)
         await conn.execute(
-            db.insert_ignore(lists).values(
-                list_id=list_id, size=size, used=0, created_at=datetime.now(UTC)
-            )
+            db.insert_ignore(lists).values(list_id=list_id, size=size, used=0, created_at=now)
         )
         await conn.execute(db.insert_ignore(purposes).values(list_id=list_id, purpose=purpose))
     raise RuntimeError(f"no status list could be opened after {OPEN_ATTEMPTS} attempts")

@@ -104,6 +104,10 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
         self.issuer = issuer
         self.policy = policy
         self.status_list_size = 131_072
+        # ``ler replay verification``: the inputs give persons, organizations and records as
+        # submitted; routing and issuing are not redone (their outcomes come from the service's
+        # own ler.verification.v1, services/verification/rebuild.py).
+        self.replaying = False
         self.api_outbox = outbox_table(metadata, f"{PREFIX}_api")
         self.persons = Table(
             "verification_persons",
@@ -267,6 +271,8 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
             ),
             values,
         )
+        if self.replaying:
+            return
         r = self.records
         waiting = (
             (
@@ -330,6 +336,8 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                 "updated_at": now,
             }
             rows.append(row)
+            if self.replaying:
+                continue  # its routing and outcome come from ler.verification.v1
             if rec.organization_id is not None and rec.organization_id not in orgs:
                 continue  # routed when its OrganizationRegistered arrives
             kind, name = orgs.get(rec.organization_id or "", (None, None))
@@ -420,8 +428,8 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
         if not items:
             return []
         credential_ids = [str(uuid.uuid4()) for _ in items]
-        slots = await self._allocate_indices(conn, credential_ids)
-        held = await allocate_suspensions(self, conn, credential_ids)
+        slots = await self._allocate_indices(conn, credential_ids, now)
+        held = await allocate_suspensions(self, conn, credential_ids, now)
         issued = []
         credentials = []
         for (row, org_name), credential_id, (list_id, index), hold in zip(
@@ -431,6 +439,7 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                 self._credential_input(row, credential_id, org_name),
                 list_id,
                 index,
+                now,
                 suspension=hold,
             )
             credential_type = credential_type_of(row["record_type"])
@@ -539,9 +548,14 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
         actor: str,
         values: dict[str, Any],
         detail: dict[str, Any],
+        at: datetime | None = None,
     ) -> int:
-        """Bump the record's version, set ``values``, write the audit entry; returns the version."""
-        now = datetime.now(UTC)
+        """Bump the record's version, set ``values``, write the audit entry; returns the version.
+
+        ``at`` (default now) is the one time of the transition: ``updated_at``, the audit entry
+        and the event's ``occurred_at`` (``ler replay verification`` takes the times from there).
+        """
+        now = at or datetime.now(UTC)
         r = self.records
         version: int = row["version"] + 1
         await conn.execute(
@@ -559,13 +573,18 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
             )
         )
         row["version"] = version
-        row.update(values)
+        row.update(values, updated_at=now)
         return version
 
     def _event(
         self, event_type: str, row: dict[str, Any], actor: str, version: int, **payload: Any
     ) -> OutgoingMessage:
-        envelope = new_envelope(event_type, PRODUCER, correlation_id=row["correlation_id"])
+        envelope = new_envelope(
+            event_type,
+            PRODUCER,
+            correlation_id=row["correlation_id"],
+            occurred_at=row["updated_at"],  # the transition's time, as stored
+        )
         record = new_event(
             envelope,
             person_id=row["person_id"],
@@ -582,7 +601,7 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
         )
 
     async def _allocate_indices(
-        self, conn: AsyncConnection, credential_ids: list[str]
+        self, conn: AsyncConnection, credential_ids: list[str], now: datetime
     ) -> list[tuple[str, int]]:
         return await allocate_indices(
             self.db,
@@ -592,6 +611,7 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
             credential_ids,
             self.status_list_size,
             self.list_purposes,
+            now=now,
         )
 
     async def _issue(
@@ -604,21 +624,26 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
         out: list[OutgoingMessage],
     ) -> str:
         credential_id = str(uuid.uuid4())
-        ((list_id, index),) = await self._allocate_indices(conn, [credential_id])
-        (hold,) = await allocate_suspensions(self, conn, [credential_id])
+        now = datetime.now(UTC)  # issuance, the list opened for it, the transition: one time
+        ((list_id, index),) = await self._allocate_indices(conn, [credential_id], now)
+        (hold,) = await allocate_suspensions(self, conn, [credential_id], now)
         if org_name is None and row["organization_id"] is not None:
             o = self.organizations
             org_name = await conn.scalar(
                 select(o.c.name).where(o.c.organization_id == row["organization_id"])
             )
         document = self.issuer.issue(
-            self._credential_input(row, credential_id, org_name), list_id, index, suspension=hold
+            self._credential_input(row, credential_id, org_name),
+            list_id,
+            index,
+            now,
+            suspension=hold,
         )
         credential_type = credential_type_of(row["record_type"])
         await conn.execute(
             self.credentials.insert().values(
                 **self._credential_row(
-                    row, credential_id, credential_type, document, list_id, index, datetime.now(UTC)
+                    row, credential_id, credential_type, document, list_id, index, now
                 )
             )
         )
@@ -631,9 +656,10 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                 "state": VERIFIED,
                 "credential_id": credential_id,
                 "decided_by": actor,
-                "decided_at": datetime.now(UTC),
+                "decided_at": now,
             },
             {"credential_id": credential_id, "queue": queue},
+            now,
         )
         out.append(
             self._event(
@@ -672,6 +698,7 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                 credential_id = await self._issue(conn, row, actor, REVIEW, None, out)
                 result = {"state": VERIFIED, "credential_id": credential_id}
             else:
+                now = datetime.now(UTC)
                 version = await self._transition(
                     conn,
                     row,
@@ -682,10 +709,11 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                         "reason_code": reason_code,
                         "note": note,
                         "decided_by": actor,
-                        "decided_at": datetime.now(UTC),
+                        "decided_at": now,
                         "decision_version": row["version"] + 1,
                     },
                     {"reason_code": reason_code, "note": note},
+                    now,
                 )
                 out.append(
                     self._event(
@@ -745,6 +773,7 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                 "person",
                 {},
                 {"appeal_id": appeal_id, "statement": statement},
+                now,
             )
             out.append(
                 self._event(
@@ -797,6 +826,7 @@ class VerificationStore(SqlProcessorStore[VerificationChange]):
                 actor,
                 {},
                 {"appeal_id": appeal_id, "decision": decision, "note": note},
+                now,
             )
             out.append(
                 self._event(

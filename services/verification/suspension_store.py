@@ -43,7 +43,10 @@ def suspensions_table(metadata: MetaData) -> Table:
 
 
 async def allocate(
-    store: VerificationStore, conn: AsyncConnection, credential_ids: list[str]
+    store: VerificationStore,
+    conn: AsyncConnection,
+    credential_ids: list[str],
+    now: datetime | None = None,
 ) -> list[tuple[str, int]]:
     """Suspension slots for new credentials (from a suspension list), their rows written."""
     slots = await allocate_indices(
@@ -55,6 +58,7 @@ async def allocate(
         store.status_list_size,
         store.list_purposes,
         SUSPENSION,
+        now=now,
     )
     await conn.execute(
         store.suspensions.insert(),
@@ -115,7 +119,7 @@ async def change(
     if suspend:  # a decision that can be appealed, once, and not by who made it
         values.update(decision_version=row["version"] + 1, decided_by=actor)
     detail = {"credential_id": credential_id, "reason_code": reason_code, "note": note}
-    version = await store._transition(conn, row, event_type, actor, values, detail)
+    version = await store._transition(conn, row, event_type, actor, values, detail, now)
     message = store._event(event_type, row, actor, version, **detail)
     return {"credential_id": credential_id, "state": values["state"], **detail}, [message]
 
