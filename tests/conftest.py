@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,16 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnyBroker]:
 @pytest.fixture(scope="session")
 def kafka(broker: AnyBroker) -> KafkaSettings:
     return broker.client_settings()
+
+
+@pytest.fixture
+async def own_kafka(tmp_path: Path) -> AsyncIterator[KafkaSettings]:
+    """A broker for this test alone, topics created: its processors, which read every topic from
+    the start, meet only this test's events (the session broker holds every other test's too)."""
+    with new_broker(tmp_path) as running:
+        settings = running.client_settings()
+        await create_topics(settings, PlatformSettings())
+        yield settings
 
 
 @pytest.fixture(scope="session")

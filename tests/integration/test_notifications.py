@@ -158,6 +158,12 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture
+def kafka(own_kafka: KafkaSettings) -> KafkaSettings:
+    """Each test on a broker of its own (see tests/conftest.py:own_kafka)."""
+    return own_kafka
+
+
+@pytest.fixture
 async def enrollment(
     kafka: KafkaSettings, platform: PlatformSettings, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:

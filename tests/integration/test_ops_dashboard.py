@@ -10,7 +10,6 @@ the automatic items close late and the review items open.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 
 from ler.broker import free_port
 from ler.credentials.multikey import generate_key_file
-from ler.kafka import create_topics, started_producer
+from ler.kafka import started_producer
 from ler.settings import KafkaSettings, PlatformSettings
 from services.enrollment.api import create_app as enrollment_app
 from services.enrollment.bootstrap import bootstrap as enrollment_bootstrap
@@ -28,7 +27,7 @@ from services.enrollment.settings import EnrollmentSettings
 from services.verification.api import create_app as verification_app
 from services.verification.bootstrap import bootstrap as verification_bootstrap
 from services.verification.settings import VerificationSettings
-from tests.conftest import Databases, new_broker
+from tests.conftest import Databases
 from tests.helpers import client_for, start_processor, stop_process, wait_until
 
 pytestmark = pytest.mark.integration
@@ -39,15 +38,6 @@ OPS_TOKEN = "ops-read-only-token-" + "y" * 20
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-async def own_kafka(tmp_path: Path) -> AsyncIterator[KafkaSettings]:
-    """A broker for this test alone: no other test's (or backend's) records on its topics."""
-    with new_broker(tmp_path) as running:
-        settings = running.client_settings()
-        await create_topics(settings, PlatformSettings())
-        yield settings
 
 
 @pytest.fixture(scope="module")

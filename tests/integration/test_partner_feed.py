@@ -47,6 +47,12 @@ ENROLLED: list[dict[str, Any]] = []
 
 
 @pytest.fixture
+def kafka(own_kafka: KafkaSettings) -> KafkaSettings:
+    """Each test on a broker of its own (see tests/conftest.py:own_kafka)."""
+    return own_kafka
+
+
+@pytest.fixture
 async def enrollment(
     kafka: KafkaSettings, platform: PlatformSettings, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
