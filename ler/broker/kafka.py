@@ -107,6 +107,16 @@ def kafka_available() -> str | None:
     return None
 
 
+def new_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding. One that starts with
+    "-" would be read as an option by the storage tool (1 in 64 did: a test saw it), so, as
+    Kafka's own ``Uuid.randomUuid``, never that."""
+    while True:
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster.startswith("-"):
+            return cluster
+
+
 @dataclass
 class Node:
     node_id: int
@@ -255,9 +265,7 @@ class KafkaBroker(BrokerProcess):
             return
         id_file = self.data_dir / "cluster-id"
         if not id_file.exists():
-            # A Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
-            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            id_file.write_text(cluster)
+            id_file.write_text(new_cluster_id())
         done = subprocess.run(
             self._java(
                 "kafka.tools.StorageTool",

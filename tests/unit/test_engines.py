@@ -10,7 +10,7 @@ import pytest
 
 from ler.broker import chosen_kind
 from ler.broker.compat import compat
-from ler.broker.kafka import KAFKA_VERSION, KafkaBroker
+from ler.broker.kafka import KAFKA_VERSION, KafkaBroker, new_cluster_id
 from ler.launcher import prepare_stores
 from ler.settings import KafkaSettings, PlatformSettings, SettingsError
 from tests.engines import FERRETDB_VERSION
@@ -89,6 +89,12 @@ def test_stores_are_kept_only_on_the_log_they_followed(
     prepare_stores(tmp_path, "tansu:1234", keep=False)
     assert "memory-only" in capsys.readouterr().out
     assert not (tmp_path / "wallet.db").exists()
+
+
+def test_cluster_ids_never_start_like_an_option() -> None:
+    ids = [new_cluster_id() for _ in range(2000)]  # about 31 would start with "-" otherwise
+    assert not [c for c in ids if c.startswith("-")]
+    assert all(len(c) == 22 for c in ids)
 
 
 def test_kafka_node_configuration_for_a_cluster(tmp_path: Path) -> None:
