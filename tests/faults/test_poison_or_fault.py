@@ -94,15 +94,23 @@ async def terminate_backends(admin_dsn: str, database: str) -> int:
     return len(rows)
 
 
+DOWN_SECONDS = 3.0
+
+
 def restart_postgres() -> float:
-    """``pg_ctlcluster ... restart`` (bounded); PostgreSQL is running again when it returns."""
+    """Stop PostgreSQL, keep it down ``DOWN_SECONDS`` while records keep coming (so the processor
+    must meet it away: a plain ``restart`` is sometimes over between two batches), start it again
+    (each step bounded); it is running again when this returns."""
     started = time.monotonic()
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "main", "restart"],
-        check=True,
-        timeout=90,
-        capture_output=True,
-    )
+    for action in ("stop", "start"):
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "main", action],
+            check=True,
+            timeout=90,
+            capture_output=True,
+        )
+        if action == "stop":
+            time.sleep(DOWN_SECONDS)
     return time.monotonic() - started
 
 
@@ -148,7 +156,9 @@ async def test_killed_connections_and_a_postgres_restart_mid_stream_lose_nothing
         await asyncio.sleep(0.5)
         await store.close()
         took = await asyncio.to_thread(restart_postgres)
-        say(f"PostgreSQL restarted ({pg_version()} main) in {took:.1f} s")
+        say(
+            f"PostgreSQL stopped, down {DOWN_SECONDS:.0f} s, started ({pg_version()} main): {took:.1f} s"
+        )
         await asyncio.sleep(3)
         done.set()
         await producing
