@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
@@ -21,14 +22,14 @@ def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
         process.wait()
 
 
-class BrokerProcess:
+class BrokerProcess(ABC):
     """A broker on this machine: ``with broker:`` starts it and stops it by process id."""
 
-    def start(self) -> Self:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self) -> Self: ...
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def stop(self) -> None: ...
 
     def __enter__(self) -> Self:
         return self.start()
