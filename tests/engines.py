@@ -7,13 +7,12 @@ port with its data in a temporary folder and is stopped by its process id.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from pathlib import Path
 
 from ler.broker.kafka import engines_dir
 from ler.broker.ports import free_port, wait_for_port
+from ler.broker.process import terminate
 
 FERRETDB_VERSION = "v1.24.2"  # engines/setup builds the same version (a unit test checks)
 
@@ -65,11 +64,5 @@ class FerretDB:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            terminate(process, 10)

@@ -158,9 +158,6 @@ class KafkaBroker(BrokerProcess):
     ) -> None:
         if nodes not in (1, 3):
             raise ValueError("nodes: 1 or 3")
-        problem = kafka_available()
-        if problem is not None:
-            raise KafkaUnavailable(problem)
         self._owned_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="ler-kafka-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -313,7 +310,11 @@ class KafkaBroker(BrokerProcess):
                     ) from None
 
     def start(self, timeout: float = 90.0) -> KafkaBroker:
-        """Start every node. Nodes of a cluster start together (each waits for a quorum)."""
+        """Start every node. Nodes of a cluster start together (each waits for a quorum).
+        Raises :class:`KafkaUnavailable` where no JDK 17+ or no Kafka jars are present."""
+        problem = kafka_available()
+        if problem is not None:
+            raise KafkaUnavailable(problem)
         try:
             for node in self.nodes:
                 self._format(node)

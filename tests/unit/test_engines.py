@@ -10,7 +10,7 @@ import pytest
 
 from ler.broker import chosen_kind
 from ler.broker.compat import compat
-from ler.broker.kafka import KAFKA_VERSION, KafkaBroker, new_cluster_id
+from ler.broker.kafka import KAFKA_VERSION, KafkaBroker, KafkaUnavailable, new_cluster_id
 from ler.launcher import prepare_stores
 from ler.settings import KafkaSettings, PlatformSettings, SettingsError
 from tests.engines import FERRETDB_VERSION
@@ -98,10 +98,7 @@ def test_cluster_ids_never_start_like_an_option() -> None:
 
 
 def test_kafka_node_configuration_for_a_cluster(tmp_path: Path) -> None:
-    try:
-        cluster = KafkaBroker(nodes=3, data_dir=tmp_path)
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
+    cluster = KafkaBroker(nodes=3, data_dir=tmp_path)  # nothing is started: no JDK needed
     config = cluster.configuration(cluster.node(2))
     assert "process.roles=broker,controller" in config
     assert "node.id=2" in config
@@ -111,3 +108,11 @@ def test_kafka_node_configuration_for_a_cluster(tmp_path: Path) -> None:
     # The ports are kept with the data, so a restart binds the same addresses.
     again = KafkaBroker(nodes=3, data_dir=tmp_path)
     assert again.bootstrap_servers == cluster.bootstrap_servers
+
+
+def test_a_kafka_broker_without_its_jars_refuses_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LER_KAFKA_LIBS", str(tmp_path / "no-jars"))
+    with pytest.raises(KafkaUnavailable, match="no-jars"):
+        KafkaBroker(data_dir=tmp_path / "kafka").start()
